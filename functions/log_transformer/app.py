@@ -1,0 +1,52 @@
+"""Firehose data-transformation Lambda: CloudWatch Logs payloads from the logs stream → LogEvent NDJSON.
+
+A thin shell: the record contract lives in `opsanalytics.firehose`, the parsing in `opsanalytics.parsing`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from opsanalytics.firehose import transform_batch
+from opsanalytics.settings import TransformerSettings
+from opsanalytics.storage import object_sink_for
+
+logger = Logger()
+metrics = Metrics(namespace="OpsAnalytics")
+settings = TransformerSettings.from_env()
+overflow_sink = object_sink_for(settings.overflow_location)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@event_source(data_class=KinesisFirehoseEvent)
+def lambda_handler(event: KinesisFirehoseEvent, context: LambdaContext) -> dict[str, Any]:
+    batch = transform_batch(
+        ((record.record_id, record.data) for record in event.records),
+        sink=overflow_sink,
+        events_prefix=settings.events_prefix,
+    )
+    for outcome in batch.records:
+        if outcome.result == "ProcessingFailed":
+            logger.warning(
+                "record failed; Firehose writes it to the error prefix",
+                extra={"record_id": outcome.record_id, "reason": outcome.reason, "detail": outcome.detail},
+            )
+        elif outcome.overflow_uri:
+            logger.info(
+                "record did not fit in the response; written to the events prefix directly",
+                extra={"record_id": outcome.record_id, "object": outcome.overflow_uri},
+            )
+    counts = batch.counts
+    metrics.add_metric(name="RecordsOk", unit=MetricUnit.Count, value=counts["Ok"])
+    metrics.add_metric(name="RecordsDropped", unit=MetricUnit.Count, value=counts["Dropped"])
+    metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=counts["ProcessingFailed"])
+    metrics.add_metric(name="RecordsOverflowed", unit=MetricUnit.Count, value=counts["overflow"])
+    metrics.add_metric(name="LogEventsParsed", unit=MetricUnit.Count, value=counts["log_events"])
+    logger.info("batch transformed", extra={"counts": counts, "response_bytes": batch.response_bytes})
+    return batch.response

@@ -1,0 +1,1 @@
+"""Local adapters: the same handlers and jobs, driven the way the AWS services drive them."""
