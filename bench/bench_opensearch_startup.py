@@ -33,9 +33,7 @@ def _du_mb(path: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=9250)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--rebuild", action="store_true", help="time a forced Maven rebuild (cached ~/.m2)")

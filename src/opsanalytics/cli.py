@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate sample CloudWatch Logs traffic (with an incident) and run it through the "
         "local pipeline: logs stream → Firehose transformer → bucket directory.",
     )
-    demo.add_argument("--workdir", type=Path, default=Path(".local/demo"), help="where outputs go (default .local/demo)")
+    demo.add_argument(
+        "--workdir", type=Path, default=Path(".local/demo"), help="where outputs go (default .local/demo)"
+    )
     _add_samples_args(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -85,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transform.add_argument("--input", type=Path, required=True, help="local logs stream directory")
     transform.add_argument("--bucket", type=Path, required=True, help="bucket directory to deliver to")
-    transform.add_argument("--buffer-mb", type=float, default=1.0, help="Firehose processor buffer size in MiB (default 1)")
+    transform.add_argument(
+        "--buffer-mb", type=float, default=1.0, help="Firehose processor buffer size in MiB (default 1)"
+    )
     transform.set_defaults(func=cmd_transform)
     return parser
 

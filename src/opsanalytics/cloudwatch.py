@@ -6,7 +6,6 @@ Every way the bytes can be wrong has its own exception type, so callers can repo
 
 from __future__ import annotations
 
-import base64
 import binascii
 import gzip
 import zlib
@@ -68,7 +67,7 @@ class SubscriptionPayload:
 
 def decode_base64(data: str | bytes) -> bytes:
     try:
-        return base64.b64decode(data, validate=True)
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidBase64Error(f"record data is not valid base64: {exc}") from exc
 

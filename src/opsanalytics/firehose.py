@@ -18,7 +18,6 @@ error prefix. Either way nothing is lost.
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
 import time
@@ -96,25 +95,25 @@ def transform_record(record_id: str, data: str | bytes) -> RecordOutcome:
         parse = LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse
         dumps = orjson.dumps
         lines = []
-        earliest = None
+        timestamps = []
         for index, cw_event in enumerate(payload.log_events):
-            event = parse(*check_log_event(cw_event, index))
-            ts = event["timestamp"]
-            if earliest is None or ts < earliest:
-                earliest = ts
+            try:
+                event = parse(cw_event["id"], cw_event["timestamp"], cw_event["message"])
+            except (KeyError, TypeError, AttributeError):
+                check_log_event(cw_event, index)  # raises InvalidEnvelopeError naming the bad entry
+                raise
+            timestamps.append(event["timestamp"])
             lines.append(dumps(event))
     except PayloadError as exc:
         return RecordOutcome(record_id, "ProcessingFailed", reason=exc.reason, detail=str(exc))
     except Exception as exc:  # a parser bug must fail one record, not the batch
-        return RecordOutcome(
-            record_id, "ProcessingFailed", reason="parse-error", detail=f"{type(exc).__name__}: {exc}"
-        )
+        return RecordOutcome(record_id, "ProcessingFailed", reason="parse-error", detail=f"{type(exc).__name__}: {exc}")
     lines.append(b"")
     return RecordOutcome(
         record_id,
         "Ok",
         data=b"\n".join(lines),
-        partition_keys=partition_keys_for(earliest or 0),
+        partition_keys=partition_keys_for(min(timestamps)),
         log_events=len(payload.log_events),
     )
 
@@ -127,7 +126,7 @@ def overflow_key(events_prefix: str, outcome: RecordOutcome) -> str:
     """Deterministic key for an out-of-band record, so a Firehose retry overwrites instead of duplicating."""
     keys = outcome.partition_keys or partition_keys_for(0)
     digest = hashlib.sha256(outcome.record_id.encode("utf-8")).hexdigest()[:32]
-    return f"{events_prefix}dt={keys['dt']}/hour={keys['hour']}/overflow-{digest}.ndjson.gz"
+    return f"{events_prefix}dt={keys['dt']}/hour={keys['hour']}/overflow-{digest}.ndjson"
 
 
 def fit_response(
@@ -149,13 +148,15 @@ def fit_response(
             # base64 needs no JSON escaping: size the entry without its data, then add the data's length.
             data = entry["data"]
             entry["data"] = ""
-            extra = _entry_size(entry) + len(data) - reserved
+            size = _entry_size(entry) + len(data)
             entry["data"] = data
-            if used + extra > limit:
+            if used + size - reserved > limit:
                 _deliver_out_of_band(outcome, sink, events_prefix)
                 entry = outcome.response_entry()
-            else:
-                used += extra
+                size = _entry_size(entry)
+        else:
+            size = _entry_size(entry)
+        used += size - reserved
         entries.append(entry)
     response = {"records": entries}
     counts = {result: 0 for result in RESULTS}
@@ -173,7 +174,9 @@ def _deliver_out_of_band(outcome: RecordOutcome, sink: ObjectSink | None, events
         outcome.detail = "record does not fit in the 6 MB Firehose response and no overflow bucket is configured"
         return
     try:
-        uri = sink.put_object(overflow_key(events_prefix, outcome), gzip.compress(outcome.data, compresslevel=1, mtime=0))
+        # Uncompressed: compressing tens of MB would cost more CPU than the parsing did. Readers of events/
+        # (Glue, Athena) pick the codec by file extension.
+        uri = sink.put_object(overflow_key(events_prefix, outcome), outcome.data)
     except Exception as exc:  # the error prefix is the fallback: the record is still kept
         outcome.result = "ProcessingFailed"
         outcome.reason = "overflow-write-failed"

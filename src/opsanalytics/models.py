@@ -48,8 +48,23 @@ class LogEvent(TypedDict):
     lambda_status: NotRequired[str]
 
 
-REQUIRED_LOG_EVENT_FIELDS: Final = frozenset(LogEvent.__required_keys__)
-OPTIONAL_LOG_EVENT_FIELDS: Final = frozenset(LogEvent.__optional_keys__)
+# Spelled out: with postponed annotations, TypedDict cannot see NotRequired at runtime.
+REQUIRED_LOG_EVENT_FIELDS: Final = frozenset(
+    {
+        "schema_version",
+        "event_id",
+        "timestamp",
+        "log_group",
+        "log_stream",
+        "owner",
+        "service",
+        "level",
+        "message",
+        "format",
+        "error",
+    }
+)
+OPTIONAL_LOG_EVENT_FIELDS: Final = frozenset(LogEvent.__annotations__) - REQUIRED_LOG_EVENT_FIELDS
 
 
 def is_error(level: str, status: int | None) -> bool:

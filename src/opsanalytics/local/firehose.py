@@ -158,7 +158,9 @@ class LocalFirehose:
             entries = check_response(event, response)
             report.max_response_bytes = max(report.max_response_bytes, response_size(response))
         except Exception as exc:  # Firehose retries, then sends the whole batch to the error prefix
-            failed = [(record_id, data, f"Lambda.InvokeFailed: {type(exc).__name__}: {exc}") for record_id, data, _ in batch]
+            failed = [
+                (record_id, data, f"Lambda.InvokeFailed: {type(exc).__name__}: {exc}") for record_id, data, _ in batch
+            ]
             self._write_errors(failed, batch_id, report)
             report.results["ProcessingFailed"] += len(batch)
             return

@@ -82,7 +82,7 @@ class LocalFunction:
             self._log = io.StringIO()
         else:
             logs_dir.mkdir(parents=True, exist_ok=True)
-            self._log = (logs_dir / f"{name}.log").open("a", encoding="utf-8")  # noqa: SIM115
+            self._log = (logs_dir / f"{name}.log").open("a", encoding="utf-8")
         path = (functions_dir or project_root() / "functions") / name / "app.py"
         with _environment(self.environment), contextlib.redirect_stdout(self._log):
             self.module = _load_module(f"opsanalytics_local_{name}", path)

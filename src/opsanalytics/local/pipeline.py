@@ -22,9 +22,13 @@ def _progress(message: str) -> None:
 def count_delivered_events(bucket: Path, events_prefix: str = "events/") -> int:
     """Log events stored under the events prefix (Firehose objects and out-of-band records alike)."""
     total = 0
-    for path in (bucket / events_prefix).rglob("*.gz"):
-        with gzip.open(path, "rb") as handle:
-            total += sum(1 for line in handle if line.strip())
+    for path in (bucket / events_prefix).rglob("*"):
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                total += sum(1 for line in handle if line.strip())
+        elif path.suffix == ".ndjson":
+            with path.open("rb") as handle:
+                total += sum(1 for line in handle if line.strip())
     return total
 
 

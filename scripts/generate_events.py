@@ -1,0 +1,67 @@
+"""Regenerate the sample events in events/ for `sam local invoke -e` and the functional tests.
+
+    python scripts/generate_events.py            # rewrite events/
+    python scripts/generate_events.py --check    # exit 1 if events/ differs from what this would write
+
+Deterministic: the same code always writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from pathlib import Path
+
+from opsanalytics.cloudwatch import control_message_payload
+from opsanalytics.local.firehose import firehose_event
+from opsanalytics.samples import SERVICES, generate_sample_batches
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+ARRIVAL_MS = 1_767_261_900_000
+
+
+def log_transformer_event() -> dict[str, object]:
+    """A Firehose transformation event: one record per sample service, a control message, two bad records."""
+    batches = {}
+    for batch in generate_sample_batches(minutes=3, events_per_batch=6, seed=3):
+        batches.setdefault(batch.log_group, batch)
+        if len(batches) == len(SERVICES):
+            break
+    payloads = [control_message_payload(), *(batch.payload() for batch in batches.values())]
+    payloads.append(b"not a CloudWatch Logs payload")  # not gzip
+    payloads.append(payloads[1][: len(payloads[1]) // 2])  # truncated gzip
+    records = [
+        (f"4962713795687214567825139467803121904567321098765432{index:04d}", base64.b64encode(p).decode(), ARRIVAL_MS)
+        for index, p in enumerate(payloads)
+    ]
+    return firehose_event(records, "opsanalytics-logs")
+
+
+def render() -> dict[str, str]:
+    return {"log_transformer/firehose-logs.json": json.dumps(log_transformer_event(), indent=2) + "\n"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check that events/ is up to date")
+    args = parser.parse_args()
+    stale = []
+    for name, content in render().items():
+        path = EVENTS_DIR / name
+        if args.check:
+            if not path.exists() or path.read_text() != content:
+                stale.append(name)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        print(f"wrote {path}")
+    if stale:
+        print(f"events/ is out of date ({', '.join(stale)}): run python scripts/generate_events.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

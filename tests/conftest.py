@@ -1,0 +1,51 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opsanalytics.cloudwatch import encode_subscription_payload
+from opsanalytics.local.lambda_runtime import LocalLambdaContext
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+
+
+@pytest.fixture
+def lambda_context() -> LocalLambdaContext:
+    return LocalLambdaContext(function_name="test-function")
+
+
+@pytest.fixture
+def load_event() -> Callable[[str], dict[str, Any]]:
+    def load(name: str) -> dict[str, Any]:
+        return json.loads((EVENTS_DIR / name).read_text())
+
+    return load
+
+
+def cloudwatch_record(
+    messages: list[str],
+    *,
+    log_group: str = "/aws/lambda/orders",
+    log_stream: str = "2026/01/01/[$LATEST]abc",
+    start_ms: int = 1_767_261_600_000,
+) -> bytes:
+    """Factory: a gzip subscription payload carrying `messages`, one millisecond apart."""
+    return encode_subscription_payload(
+        log_group=log_group,
+        log_stream=log_stream,
+        log_events=[
+            {"id": f"{start_ms + i:020d}{i:036d}", "timestamp": start_ms + i, "message": m}
+            for i, m in enumerate(messages)
+        ],
+    )
+
+
+def firehose_records(payloads: list[bytes]) -> list[tuple[str, str]]:
+    return [(f"record-{i:04d}", base64.b64encode(p).decode()) for i, p in enumerate(payloads)]

@@ -1,0 +1,104 @@
+"""Fixtures for tests against a real OpenSearch.
+
+``OPENSEARCH_URL`` points the tests at a running cluster (its ``OPENSEARCH_AUTH``/``AWS_REGION`` apply).
+Without it the session starts the local OpenSearch 2.19 node on free ports, with a fresh home under
+``.local/test-opensearch/``, and stops it and removes the home when the session ends, also when start-up
+or a test fails. The first run builds the node with Maven (``mvn`` on PATH), later runs reuse the build.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opensearchpy import OpenSearch
+
+from opsanalytics.engines import opensearch_node
+from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, create_client
+from opsanalytics.paths import project_root
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on right now, distinct (the sockets stay bound until all are chosen)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _stop_node(home: Path) -> None:
+    opensearch_node.stop(home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port with no listener: requests to it are refused."""
+    return free_ports(1)[0]
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> Iterator[str]:
+    given = os.environ.get("OPENSEARCH_URL", "").strip()
+    if given:
+        yield given.rstrip("/")
+        return
+    base = project_root() / ".local" / "test-opensearch"
+    base.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="node-", dir=base))
+    # also when the session is interrupted before fixture teardown runs; stopping twice is harmless
+    atexit.register(_stop_node, home)
+    http_port, transport_port = free_ports(2)
+    try:
+        yield opensearch_node.start(port=http_port, home=home, wait_seconds=180, transport_port=transport_port)
+    finally:
+        _stop_node(home)
+
+
+@pytest.fixture(scope="session")
+def opensearch_client(opensearch_url: str) -> Iterator[OpenSearch]:
+    settings = OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": opensearch_url})
+    client = create_client(settings)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def index_templates(opensearch_client: OpenSearch) -> None:
+    """The project's index templates, applied once per session (one replica-less copy on a single node)."""
+    apply_index_templates(opensearch_client, replicas=0)
+
+
+class IndexNames:
+    """Unique index names for one test that still match the template patterns: ``names("events")`` is
+    ``events-it<hex>``, so the ``events-*`` template applies."""
+
+    def __init__(self) -> None:
+        self.token = f"it{uuid.uuid4().hex[:12]}"
+
+    def __call__(self, family: str) -> str:
+        return f"{family}-{self.token}"
+
+    @property
+    def pattern(self) -> str:
+        return f"*-{self.token}"
+
+
+@pytest.fixture
+def index_name(opensearch_client: OpenSearch) -> Iterator[IndexNames]:
+    """``index_name("events")`` gives this test's ``events-it<hex>``; its indices are deleted afterwards."""
+    names = IndexNames()
+    yield names
+    existing = opensearch_client.indices.get(index=names.pattern, expand_wildcards="all")
+    if existing:
+        # by name, not wildcard: clusters with action.destructive_requires_name refuse wildcard deletes
+        opensearch_client.indices.delete(index=",".join(sorted(existing)))
