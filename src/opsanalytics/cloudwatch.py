@@ -139,7 +139,10 @@ def decode_subscription_payload(
 
     Raises a `PayloadError` subclass naming what is wrong.
     """
-    compressed = decode_base64(data) if base64_encoded else bytes(data)
+    if base64_encoded:
+        compressed = decode_base64(data)
+    else:
+        compressed = data.encode("latin-1") if isinstance(data, str) else bytes(data)
     return parse_envelope(gunzip(compressed), validate_events=validate_events)
 
 

@@ -159,7 +159,7 @@ def fit_response(
         used += size - reserved
         entries.append(entry)
     response = {"records": entries}
-    counts = {result: 0 for result in RESULTS}
+    counts: dict[str, int] = dict.fromkeys(RESULTS, 0)
     for outcome in outcomes:
         counts[outcome.result] += 1
     counts["overflow"] = sum(1 for o in outcomes if o.overflow_uri)

@@ -400,7 +400,7 @@ def _level_from_status(status: int) -> str:
 
 def _lambda_json_platform(event: dict[str, Any], doc: Mapping[str, Any], record_type: str, text: str) -> None:
     """Lambda's JSON log format: {"time": ..., "type": "platform.report", "record": {...}}."""
-    record = doc.get("record") if isinstance(doc.get("record"), dict) else {}
+    record: dict[str, Any] = doc["record"] if isinstance(doc.get("record"), dict) else {}
     timestamp = parse_timestamp(doc.get("time"))
     if timestamp is not None:
         event["timestamp"] = timestamp
@@ -410,7 +410,7 @@ def _lambda_json_platform(event: dict[str, Any], doc: Mapping[str, Any], record_
     event["message"] = text
     status = record.get("status")
     if record_type == "platform.report":
-        metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+        metrics: dict[str, Any] = record["metrics"] if isinstance(record.get("metrics"), dict) else {}
         event["format"] = "lambda_report"
         _set_float(event, "latency_ms", metrics.get("durationMs"))
         _set_float(event, "billed_ms", metrics.get("billedDurationMs"))

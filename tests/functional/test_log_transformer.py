@@ -42,13 +42,14 @@ def test_sample_event_gives_every_result(
             continue
         for line in base64.b64decode(entry["data"]).splitlines():
             log_event = json.loads(line)
-            assert REQUIRED_LOG_EVENT_FIELDS <= log_event.keys()
+            assert log_event.keys() >= REQUIRED_LOG_EVENT_FIELDS
             formats.add(log_event["format"])
     assert formats == {"json", "lambda_report", "lambda_platform", "access_log", "text"}
 
 
 def test_events_directory_is_up_to_date() -> None:
     from scripts.generate_events import render
+
     from tests.conftest import EVENTS_DIR
 
     for name, content in render().items():

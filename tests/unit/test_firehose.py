@@ -35,7 +35,7 @@ def test_ok_record_carries_ndjson_log_events_and_partition_keys() -> None:
     assert entry["metadata"] == {"partitionKeys": {"dt": "2026-01-01", "hour": "10"}}
     events = decode_ok(entry)
     assert [e["format"] for e in events] == ["lambda_platform", "json"]
-    assert all(REQUIRED_LOG_EVENT_FIELDS <= e.keys() for e in events)
+    assert all(e.keys() >= REQUIRED_LOG_EVENT_FIELDS for e in events)
     assert events[1]["error"] is True
     assert base64.b64decode(entry["data"]).endswith(b"\n")
 

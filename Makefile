@@ -1,0 +1,83 @@
+# The verbs users and CI need. `make demo` runs the local pipeline; `make test` runs every check.
+# Each target installs what it needs first; a second run skips what is already installed.
+
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup demo test lint typecheck unit integration e2e container template-checks build events bench clean
+
+help:
+	@echo "make demo       run the local pipeline on bundled sample logs (installs what it needs)"
+	@echo "make test       lint, type-check, every test layer and the template checks"
+	@echo "make build      sam build"
+	@echo "make bench      benchmarks (figures beside their baselines)"
+	@echo "make events     regenerate events/ for sam local invoke"
+	@echo "make clean      remove environments, build output and local state"
+
+$(VENV)/.installed: pyproject.toml requirements.txt src/requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q -r requirements-tools.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.txt
+	touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/opsanalytics demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+	for handler in functions/*/app.py; do $(VENV)/bin/mypy --strict "$$handler" || exit 1; done
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest -m "not integration and not e2e and not container" tests
+
+integration: $(VENV)/.installed
+	$(VENV)/bin/pytest -m integration tests
+
+e2e: $(VENV)/.installed
+	$(VENV)/bin/pytest -m e2e tests
+
+container: $(VENV)/.installed $(SAM_VENV)/.installed
+	scripts/container-engine.sh
+	$(VENV)/bin/pytest -m container tests
+
+template-checks: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+	$(SAM_VENV)/bin/sam validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam build
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+
+test: lint typecheck template-checks
+	scripts/container-engine.sh
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest tests
+
+build: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/sam build
+
+events: $(VENV)/.installed
+	$(VENV)/bin/python scripts/generate_events.py
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python bench/bench_transformer.py
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
