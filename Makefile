@@ -8,19 +8,19 @@ CHECKOV_VENV := .venv-checkov
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup demo test lint typecheck unit integration e2e container template-checks build events bench clean
+.PHONY: help setup demo test lint typecheck unit integration e2e container template-checks build flink-zip events bench clean
 
 help:
 	@echo "make demo       run the local pipeline on bundled sample logs (installs what it needs)"
 	@echo "make test       lint, type-check, every test layer and the template checks"
 	@echo "make build      sam build"
+	@echo "make flink-zip  build the Managed Flink application zip (build/flink/)"
 	@echo "make bench      benchmarks (figures beside their baselines)"
 	@echo "make events     regenerate events/ for sam local invoke"
 	@echo "make clean      remove environments, build output and local state"
 
 $(VENV)/.installed: pyproject.toml requirements.txt src/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
 	touch $@
 
@@ -66,7 +66,10 @@ template-checks: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_VENV)/bin/sam build
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 
-test: lint typecheck template-checks
+flink-zip: $(VENV)/.installed
+	$(VENV)/bin/python flink/build_zip.py
+
+test: lint typecheck template-checks flink-zip
 	scripts/container-engine.sh
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest tests
 
@@ -78,6 +81,8 @@ events: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/bench_transformer.py
+	$(VENV)/bin/python bench/bench_realtime.py
+	$(VENV)/bin/python bench/bench_bulk.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -49,3 +49,15 @@ def cloudwatch_record(
 
 def firehose_records(payloads: list[bytes]) -> list[tuple[str, str]]:
     return [(f"record-{i:04d}", base64.b64encode(p).decode()) for i, p in enumerate(payloads)]
+
+
+_LAYER_MARKERS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e, "container": pytest.mark.container}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its layer directory, so `-m "not integration"` and friends select layers."""
+    for item in items:
+        for part in item.path.parts:
+            marker = _LAYER_MARKERS.get(part)
+            if marker is not None:
+                item.add_marker(marker)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .local.realtime import add_realtime_command
 
 
 def _progress(message: str) -> None:
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--buffer-mb", type=float, default=1.0, help="Firehose processor buffer size in MiB (default 1)"
     )
     transform.set_defaults(func=cmd_transform)
+
+    add_realtime_command(sub)
     return parser
 
 

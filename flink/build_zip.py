@@ -1,0 +1,170 @@
+"""Build the Managed Service for Apache Flink application zip of the realtime metrics job.
+
+    python flink/build_zip.py [--output ZIP] [--skip-maven] [--wheel-dir DIR]
+
+(default output: build/flink/opsanalytics-realtime.zip)
+
+Layout (what Managed Flink's Python runtime expects, plus what the job needs at run time):
+
+    main.py                          the ``python`` run option
+    lib/pyflink-dependencies.jar     the ``jarfile`` run option: the shaded Kinesis table connector
+    connector.json                   the Kinesis connector build in the jar (the job picks its table options)
+    application_properties.json      the local copy of the property groups, for reference
+    python-deps/                     the ``pyFiles`` run option: on the PYTHONPATH of the client and the workers
+      opsanalytics/                  the shared core (decoder, parser, metric definitions, job wiring)
+      orjson/ ...                    runtime dependencies the core imports that the Flink runtime lacks
+
+The core imports only orjson beyond the standard library on the job's path (cloudwatch, parsing). orjson is
+compiled, so ``python-deps`` holds the manylinux x86_64 CPython 3.11 wheel unpacked: Managed Flink 1.20 runs
+Python 3.11 on x86_64 Amazon Linux. PyFlink itself is provided by the runtime and is not bundled.
+
+The jar: ``mvn -Pkinesis-5`` (flink-connector-aws-kinesis-streams 5.0.0-1.20, the Flink 1.20 build) is tried
+first; if Maven cannot resolve it, the default build (flink-connector-kinesis 4.3.0-1.19) is used, with a
+warning. ``--skip-maven`` packages the jar already built under java/connectors/target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POM = ROOT / "java" / "connectors" / "pom.xml"
+JAR = ROOT / "java" / "connectors" / "target" / "pyflink-dependencies.jar"
+DEFAULT_OUTPUT = ROOT / "build" / "flink" / "opsanalytics-realtime.zip"
+PACKAGE = ROOT / "src" / "opsanalytics"
+# Runtime dependencies the job's Python code imports, with the requirement pin they come from.
+VENDORED = ("orjson",)
+# Present only in flink-connector-kinesis 4.x (the legacy consumer was removed in 5.0).
+LEGACY_CONNECTOR_CLASS = "org/apache/flink/streaming/connectors/kinesis/FlinkKinesisConsumer.class"
+CONNECTORS = {
+    5: "org.apache.flink:flink-connector-aws-kinesis-streams:5.0.0-1.20",
+    4: "org.apache.flink:flink-connector-kinesis:4.3.0-1.19",
+}
+
+
+def _warn(message: str) -> None:
+    print(f"build_zip: WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def build_connector_jar() -> Path:
+    """Build the shaded connector jar: the 5.x profile first, else the 4.x default with a warning."""
+    base = ["mvn", "-q", "-B", "-f", str(POM), "package"]
+    first = subprocess.run([*base, "-Pkinesis-5"], check=False, capture_output=True, text=True)  # noqa: S603
+    if first.returncode != 0:
+        reason = next((line for line in first.stdout.splitlines() if "[ERROR]" in line), "mvn failed")
+        _warn(
+            f"{CONNECTORS[5]} could not be built ({reason.strip()[:300]}); falling back to {CONNECTORS[4]}. "
+            "The job uses that connector's table options; rebuild with a registry that serves 5.x "
+            "for Flink 1.20."
+        )
+        subprocess.run(base, check=True)  # noqa: S603
+    return JAR
+
+
+def connector_generation(jar: Path) -> int:
+    with zipfile.ZipFile(jar) as archive:
+        return 4 if LEGACY_CONNECTOR_CLASS in archive.namelist() else 5
+
+
+def pinned_version(name: str, requirements: Path = ROOT / "requirements.txt") -> str:
+    """The ``==`` pin of `name` in the runtime requirements (following ``-r`` includes)."""
+    for raw in requirements.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            try:
+                return pinned_version(name, requirements.parent / line[3:].strip())
+            except LookupError:
+                continue
+        if "==" in line and line.split("==")[0].strip().lower() == name:
+            return line.split("==", 1)[1].split(";")[0].strip()
+    raise LookupError(f"{name} is not pinned in {requirements}")
+
+
+def download_wheels(directory: Path) -> None:
+    """manylinux x86_64 cp311 wheels of the vendored dependencies (pip, from the package index)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in VENDORED:
+        if any(directory.glob(f"{name}-{pinned_version(name)}-*.whl")):
+            continue
+        subprocess.run(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "-d",
+                str(directory),
+                f"{name}=={pinned_version(name)}",
+            ],
+            check=True,
+        )
+
+
+def _add_tree(archive: zipfile.ZipFile, source: Path, prefix: str) -> None:
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+            archive.write(path, f"{prefix}/{path.relative_to(source).as_posix()}")
+
+
+def build_zip(output: Path, *, jar: Path, wheel_dir: Path) -> Path:
+    """Assemble the application zip from a built jar and a directory of the vendored wheels."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    generation = connector_generation(jar)
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        archive.write(ROOT / "flink" / "main.py", "main.py")
+        archive.write(ROOT / "flink" / "application_properties.json", "application_properties.json")
+        archive.write(jar, "lib/pyflink-dependencies.jar")
+        archive.writestr("connector.json", json.dumps({"generation": generation, "artifact": CONNECTORS[generation]}))
+        _add_tree(archive, PACKAGE, "python-deps/opsanalytics")
+        for name in VENDORED:
+            wheels = sorted(wheel_dir.glob(f"{name}-*.whl"))
+            if not wheels:
+                raise SystemExit(f"build_zip: no {name} wheel in {wheel_dir}")
+            unpacked = Path(scratch) / name
+            with zipfile.ZipFile(wheels[-1]) as wheel:
+                wheel.extractall(unpacked)
+            _add_tree(archive, unpacked, "python-deps")
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the Managed Flink application zip of the realtime job.")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("--skip-maven", action="store_true", help="package the jar already built")
+    parser.add_argument("--wheel-dir", type=Path, default=ROOT / "build" / "flink" / "wheels")
+    args = parser.parse_args(argv)
+    jar = JAR if args.skip_maven else build_connector_jar()
+    if not jar.is_file():
+        raise SystemExit(f"build_zip: {jar} is missing: run `mvn -q -B -f {POM} package`")
+    download_wheels(args.wheel_dir)
+    output = build_zip(args.output, jar=jar, wheel_dir=args.wheel_dir)
+    generation = connector_generation(jar)
+    if generation != 5:
+        _warn(f"the zip holds {CONNECTORS[generation]}, not {CONNECTORS[5]}")
+    size = output.stat().st_size / 1e6
+    print(f"built {output} ({size:.1f} MB, Kinesis connector {CONNECTORS[generation]})")
+    return 0
+
+
+if __name__ == "__main__":
+    shutil.which("mvn") or print("build_zip: mvn is not on PATH", file=sys.stderr)
+    raise SystemExit(main())

@@ -1,0 +1,422 @@
+"""The realtime metrics job without the engine: settings, the record decoder and the SQL it runs.
+
+The PyFlink wiring is `opsanalytics.realtime_flink`; this module stays importable without PyFlink, so the
+settings, the decoder and the statements are unit-tested like the rest of the core.
+
+Settings come from Managed Flink's property groups (``/etc/flink/application_properties.json`` in AWS, a
+local copy of the same JSON otherwise):
+
+- ``source``: ``stream.arn`` (Kinesis logs stream) or ``local.path`` (a local stream directory),
+  ``aws.region``, ``init.position`` (LATEST | TRIM_HORIZON);
+- ``sink``: ``stream.arn`` (Kinesis metrics stream, partition key = service) or ``local.path``
+  (a directory that gets ``windows/``, ``late/`` and ``rejected/`` JSON-lines files);
+- ``windows``: ``size.seconds`` (60), ``out.of.orderness.seconds`` (watermark delay),
+  ``idle.timeout.seconds`` (a shard without records stops holding the watermark back);
+- ``job``: ``runtime.mode`` (auto | batch | streaming), ``parallelism`` (0 = Flink's default),
+  ``kinesis.connector`` (auto | 5 | 4: which Kinesis connector build ``lib/pyflink-dependencies.jar`` holds).
+
+Runtime mode: a local stream directory is bounded, and ``auto`` runs it in batch mode, where Flink sorts by
+event time and every event lands in its window whatever the number of files or the parallelism (exact,
+equal to `opsanalytics.metrics.compute_windows`). A Kinesis stream is unbounded and runs in streaming mode:
+events behind the watermark whose window was already emitted are counted as late and written as
+`opsanalytics.metrics.LateEvents` documents, never dropped silently. ``streaming`` also runs locally, to see
+that behaviour on files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from .cloudwatch import PayloadError, check_log_event, decode_subscription_payload
+from .metrics import DEFAULT_WINDOW_SECONDS
+from .parsing import LogEventParser
+
+logger = logging.getLogger(__name__)
+
+RUN_OPTIONS_GROUP: Final = "kinesis.analytics.flink.run.options"
+MANAGED_FLINK_PROPERTIES: Final = Path("/etc/flink/application_properties.json")
+
+RuntimeMode = Literal["batch", "streaming"]
+ConnectorGeneration = Literal[4, 5]
+
+EVENT: Final = "event"
+REJECTED: Final = "rejected"
+MAX_REASON_DETAIL_CHARS: Final = 300
+
+# (kind, service, log_group, ts_ms, events, errors, latencies, reason): one per service, log group and
+# window of a record's events (ts_ms is the newest of them), or one per rejected record.
+DecodedRow = tuple[str, str, str, int, int, int, list[float], str | None]
+DECODED_COLUMNS: Final = (
+    ("kind", "STRING"),
+    ("service", "STRING"),
+    ("log_group", "STRING"),
+    ("ts_ms", "BIGINT"),
+    ("events", "BIGINT"),
+    ("errors", "BIGINT"),
+    ("latencies", "ARRAY<DOUBLE>"),
+    ("reason", "STRING"),
+)
+
+
+class RealtimeSettingsError(ValueError):
+    """A property is missing or invalid; the message names the group and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class KinesisStream:
+    arn: str
+    region: str
+
+    @property
+    def name(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeSettings:
+    source: KinesisStream | Path
+    sink: KinesisStream | Path
+    window_seconds: int = DEFAULT_WINDOW_SECONDS
+    out_of_orderness_seconds: int = 5
+    idle_timeout_seconds: int = 30
+    runtime_mode: RuntimeMode = "batch"
+    parallelism: int = 0
+    init_position: str = "LATEST"
+    kinesis_connector: ConnectorGeneration = 5
+
+    @property
+    def bounded(self) -> bool:
+        return isinstance(self.source, Path)
+
+
+def load_property_groups(path: Path) -> dict[str, dict[str, str]]:
+    """Managed Flink's format: a list of {"PropertyGroupId": ..., "PropertyMap": {...}}."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RealtimeSettingsError(f"cannot read application properties {path}: {exc}") from exc
+    if not isinstance(doc, list):
+        raise RealtimeSettingsError(f"{path}: expected a list of property groups")
+    groups: dict[str, dict[str, str]] = {}
+    for group in doc:
+        if not isinstance(group, dict) or not isinstance(group.get("PropertyGroupId"), str):
+            raise RealtimeSettingsError(f"{path}: every entry needs a PropertyGroupId and a PropertyMap")
+        groups[group["PropertyGroupId"]] = {str(k): str(v) for k, v in (group.get("PropertyMap") or {}).items()}
+    return groups
+
+
+def _int(groups: Mapping[str, Mapping[str, str]], group: str, key: str, default: int, minimum: int) -> int:
+    raw = groups.get(group, {}).get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RealtimeSettingsError(f"{group}.{key} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise RealtimeSettingsError(f"{group}.{key} must be at least {minimum}, got {value}")
+    return value
+
+
+def _endpoint(groups: Mapping[str, Mapping[str, str]], group: str, base: Path | None) -> KinesisStream | Path:
+    props = groups.get(group, {})
+    arn = props.get("stream.arn", "").strip()
+    if arn:
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[2] != "kinesis" or not parts[5].startswith("stream/"):
+            raise RealtimeSettingsError(f"{group}.stream.arn is not a Kinesis stream ARN: {arn!r}")
+        return KinesisStream(arn=arn, region=props.get("aws.region", "").strip() or parts[3])
+    local = props.get("local.path", "").strip()
+    if not local:
+        raise RealtimeSettingsError(f"{group} needs stream.arn (Kinesis) or local.path (a local directory)")
+    path = Path(local)
+    return path if path.is_absolute() or base is None else base / path
+
+
+def settings_from_properties(
+    groups: Mapping[str, Mapping[str, str]], *, base: Path | None = None, connector_hint: int | None = None
+) -> RealtimeSettings:
+    """Typed settings from property groups. Relative local paths resolve against `base`;
+    `connector_hint` is the Kinesis connector generation the packaged jar was built with."""
+    source = _endpoint(groups, "source", base)
+    sink = _endpoint(groups, "sink", base)
+    job = groups.get("job", {})
+    mode = job.get("runtime.mode", "auto").strip().lower() or "auto"
+    if mode not in ("auto", "batch", "streaming"):
+        raise RealtimeSettingsError(f"job.runtime.mode must be auto, batch or streaming, got {mode!r}")
+    if mode == "batch" and not isinstance(source, Path):
+        raise RealtimeSettingsError("job.runtime.mode batch needs a bounded source (source.local.path)")
+    runtime_mode: RuntimeMode = "streaming" if mode == "streaming" or not isinstance(source, Path) else "batch"
+    connector = job.get("kinesis.connector", "auto").strip() or "auto"
+    if connector == "auto":
+        generation = connector_hint if connector_hint is not None else 5
+    elif connector in ("4", "5"):
+        generation = int(connector)
+    else:
+        raise RealtimeSettingsError(f"job.kinesis.connector must be auto, 4 or 5, got {connector!r}")
+    if generation not in (4, 5):
+        raise RealtimeSettingsError(f"unknown Kinesis connector generation {generation}")
+    position = groups.get("source", {}).get("init.position", "LATEST").strip().upper() or "LATEST"
+    if position not in ("LATEST", "TRIM_HORIZON"):
+        raise RealtimeSettingsError(f"source.init.position must be LATEST or TRIM_HORIZON, got {position!r}")
+    return RealtimeSettings(
+        source=source,
+        sink=sink,
+        window_seconds=_int(groups, "windows", "size.seconds", DEFAULT_WINDOW_SECONDS, 1),
+        out_of_orderness_seconds=_int(groups, "windows", "out.of.orderness.seconds", 5, 0),
+        idle_timeout_seconds=_int(groups, "windows", "idle.timeout.seconds", 30, 0),
+        runtime_mode=runtime_mode,
+        parallelism=_int(groups, "job", "parallelism", 0, 0),
+        init_position=position,
+        kinesis_connector=5 if generation == 5 else 4,
+    )
+
+
+class RecordDecoder:
+    """One logs-stream record → its events summed per service, log group and window, or one ``rejected``
+    row naming why.
+
+    Summing inside the record (a subscription payload holds one log group, usually one or two minutes)
+    sends a few rows per record instead of one per event from Python to Flink's Java operators, which
+    is where a PyFlink job spends its time. The latencies travel as values, so percentiles stay exact.
+    Lateness is then decided per record and window: the events of one record that fall in one window are
+    on time or late together.
+
+    The same decoding and parsing as the Firehose transformer (`opsanalytics.firehose.transform_record`):
+    a record fails as a whole when any of its events is malformed, so the realtime counts and the S3
+    ``events/`` archive agree. Control messages and empty payloads are ``rejected`` rows too, with their
+    reason, so that they are counted. A rejected row carries the newest event time seen so far, which
+    keeps it from moving the watermark.
+    """
+
+    def __init__(self, window_seconds: int = DEFAULT_WINDOW_SECONDS) -> None:
+        self.window_ms = window_seconds * 1000
+        self.last_timestamp = 0
+        self.rejected: dict[str, int] = {}
+
+    def _reject(self, reason: str, detail: str) -> list[DecodedRow]:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        logger.warning("logs record rejected", extra={"reason": reason, "detail": detail[:MAX_REASON_DETAIL_CHARS]})
+        return [(REJECTED, "", "", self.last_timestamp, 0, 0, [], reason)]
+
+    def decode(self, data: str | bytes) -> list[DecodedRow]:
+        """`data` is base64 text (a local stream file line) or the raw Kinesis record bytes."""
+        try:
+            payload = decode_subscription_payload(data, base64_encoded=isinstance(data, str), validate_events=False)
+            if payload.is_control:
+                return self._reject("control-message", "CONTROL_MESSAGE")
+            if not payload.log_events:
+                return self._reject("no-log-events", f"{payload.log_group} {payload.log_stream}")
+            parse = LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse
+            window_ms = self.window_ms
+            # (service, window start) → [newest ts, events, errors, latencies]
+            groups: dict[tuple[str, int], list[Any]] = {}
+            for index, cw_event in enumerate(payload.log_events):
+                event = parse(*check_log_event(cw_event, index))
+                ts = event["timestamp"]
+                key = (event["service"], ts - ts % window_ms)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = [ts, 0, 0, []]
+                elif ts > group[0]:
+                    group[0] = ts
+                group[1] += 1
+                if event["error"]:
+                    group[2] += 1
+                latency = event.get("latency_ms")
+                if latency is not None:
+                    group[3].append(float(latency))
+        except PayloadError as exc:
+            return self._reject(exc.reason, str(exc))
+        except Exception as exc:  # a parser bug must reject one record, not stop the job
+            return self._reject("parse-error", f"{type(exc).__name__}: {exc}")
+        log_group = payload.log_group
+        rows: list[DecodedRow] = [
+            (EVENT, service, log_group, newest, events, errors, latencies, None)
+            for (service, _), (newest, events, errors, latencies) in groups.items()
+        ]
+        self.last_timestamp = max(self.last_timestamp, *(row[3] for row in rows))
+        return rows
+
+
+# --- SQL ---------------------------------------------------------------------------------------------
+
+_ISO: Final = "'yyyy-MM-dd''T''HH:mm:ss''Z'''"
+
+WINDOW_COLUMNS: Final = (
+    ("schema_version", "INT"),
+    ("record_type", "STRING"),
+    ("service", "STRING"),
+    ("log_group", "STRING"),
+    ("window_start", "STRING"),
+    ("window_end", "STRING"),
+    ("events", "BIGINT"),
+    ("errors", "BIGINT"),
+    ("error_rate", "DOUBLE"),
+    ("latency_count", "BIGINT"),
+    ("latency_p50_ms", "DOUBLE"),
+    ("latency_p95_ms", "DOUBLE"),
+    ("latency_p99_ms", "DOUBLE"),
+    ("latency_max_ms", "DOUBLE"),
+    ("late_events", "BIGINT"),
+)
+LATE_COLUMNS: Final = (
+    ("schema_version", "INT"),
+    ("record_type", "STRING"),
+    ("service", "STRING"),
+    ("log_group", "STRING"),
+    ("window_start", "STRING"),
+    ("window_end", "STRING"),
+    ("late_events", "BIGINT"),
+)
+REJECTED_COLUMNS: Final = (("schema_version", "INT"), ("record_type", "STRING"), ("reason", "STRING"))
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _with(options: Mapping[str, str]) -> str:
+    return ",\n  ".join(f"{_quote(k)} = {_quote(v)}" for k, v in options.items())
+
+
+def _columns(columns: tuple[tuple[str, str], ...]) -> str:
+    return ",\n  ".join(f"`{name}` {sql_type}" for name, sql_type in columns)
+
+
+def kinesis_options(
+    stream: KinesisStream, generation: ConnectorGeneration, *, source: bool, position: str
+) -> dict[str, str]:
+    """Options of the ``kinesis`` table connector: 5.x (Flink 1.20, FLIP-27 source) names the stream by
+    ARN; the 4.x connector by name, with other source option names."""
+    options = {"connector": "kinesis", "aws.region": stream.region}
+    if generation == 5:
+        options["stream.arn"] = stream.arn
+        if source:
+            options["source.init.position"] = position
+    else:
+        options["stream"] = stream.name
+        if source:
+            options["scan.stream.initpos"] = position
+    return options
+
+
+def source_ddl(settings: RealtimeSettings, table: str = "logs_records") -> str:
+    """One column per record: ``data`` is base64 text (local files) or the record's bytes (Kinesis)."""
+    if isinstance(settings.source, Path):
+        options = {"connector": "filesystem", "path": settings.source.resolve().as_uri(), "format": "raw"}
+        column = "`data` STRING"
+    else:
+        options = kinesis_options(
+            settings.source, settings.kinesis_connector, source=True, position=settings.init_position
+        )
+        options["format"] = "raw"
+        column = "`data` BYTES"
+    return f"CREATE TEMPORARY TABLE {table} (\n  {column}\n) WITH (\n  {_with(options)}\n)"
+
+
+def sink_ddl(settings: RealtimeSettings, table: str, kind: str, columns: tuple[tuple[str, str], ...]) -> str:
+    """A JSON sink: JSON-lines files under ``<sink>/<kind>/`` locally, the metrics stream in AWS (records
+    partitioned by service, so one service's documents stay in order on one shard)."""
+    if isinstance(settings.sink, Path):
+        options = {
+            "connector": "filesystem",
+            "path": (settings.sink / kind).resolve().as_uri(),
+            "format": "json",
+        }
+        partitioned = ""
+    else:
+        options = kinesis_options(settings.sink, settings.kinesis_connector, source=False, position="")
+        options["format"] = "json"
+        partitioned = "\nPARTITIONED BY (`service`)"
+    body = _columns(columns)
+    return f"CREATE TEMPORARY TABLE {table} (\n  {body}\n){partitioned} WITH (\n  {_with(options)}\n)"
+
+
+def classified_query_sql(settings: RealtimeSettings, source: str = "decoded", *, rowtime: bool = False) -> str:
+    """Log events with ``is_late``: the window they belong to was already emitted (the watermark passed its
+    last millisecond), which is exactly when Flink's window operator would drop them. The job evaluates
+    this once, in one operator, and both branches read its output, so every event goes either to its window
+    or to the late count, never both or neither. `rowtime` keeps the event-time column in the result.
+
+    Batch mode has no watermark (the whole input is known): nothing is late and the event time is a plain
+    column, which batch windows accept."""
+    size_ms = settings.window_seconds * 1000
+    if settings.runtime_mode == "batch":
+        time_column = "TO_TIMESTAMP_LTZ(ts_ms, 3) AS rowtime," if rowtime else ""
+        is_late = "FALSE"
+    else:
+        time_column = "rowtime," if rowtime else ""
+        is_late = (
+            f"COALESCE(CURRENT_WATERMARK(rowtime) >= TO_TIMESTAMP_LTZ(ts_ms - MOD(ts_ms, {size_ms}) + "
+            f"{size_ms - 1}, 3), FALSE)"
+        )
+    return (
+        f"SELECT service, log_group, ts_ms, events, errors, latencies, {time_column}\n"
+        f"  ts_ms - MOD(ts_ms, {size_ms}) AS event_window_ms,\n"
+        f"  {is_late} AS is_late\n"
+        f"FROM {source} WHERE kind = '{EVENT}'"
+    )
+
+
+def windows_insert_sql(settings: RealtimeSettings, sink: str = "metric_windows") -> str:
+    seconds = settings.window_seconds
+    # Table and column names are the job's own constants; no user text reaches the statement.
+    return (
+        f"INSERT INTO {sink}\n"  # noqa: S608
+        "SELECT 1, 'metric_window', service, log_group,\n"
+        f"  DATE_FORMAT(window_start, {_ISO}), DATE_FORMAT(window_end, {_ISO}),\n"
+        "  events, errors, CAST(errors AS DOUBLE) / events, latency_count,\n"
+        "  pct[1], pct[2], pct[3], pct[4], CAST(0 AS BIGINT)\n"
+        "FROM (\n"
+        "  SELECT window_start, window_end, service, log_group,\n"
+        "    SUM(events) AS events,\n"
+        "    SUM(errors) AS errors,\n"
+        "    CAST(SUM(CARDINALITY(latencies)) AS BIGINT) AS latency_count,\n"
+        "    latency_summary(ARRAY_AGG(latencies) FILTER (WHERE CARDINALITY(latencies) > 0)) AS pct\n"
+        f"  FROM TABLE(TUMBLE(TABLE on_time, DESCRIPTOR(rowtime), INTERVAL '{seconds}' SECOND))\n"
+        "  GROUP BY window_start, window_end, service, log_group\n"
+        ")"
+    )
+
+
+def late_insert_sql(settings: RealtimeSettings, sink: str = "late_events") -> str:
+    """A running count per late window (append-only, so it suits a Kinesis stream): the newest document
+    for a window holds the total. ``log_late_events`` writes each report to the job log as well."""
+    size_ms = settings.window_seconds * 1000
+    return (
+        f"INSERT INTO {sink}\n"  # noqa: S608
+        "SELECT 1, 'late_events', service, log_group, window_start, window_end,\n"
+        "  log_late_events(service, log_group, window_start, late, total)\n"
+        "FROM (\n"
+        "  SELECT service, log_group, events AS late,\n"
+        f"    DATE_FORMAT(TO_TIMESTAMP_LTZ(event_window_ms, 3), {_ISO}) AS window_start,\n"
+        f"    DATE_FORMAT(TO_TIMESTAMP_LTZ(event_window_ms + {size_ms}, 3), {_ISO}) AS window_end,\n"
+        "    SUM(events) OVER (PARTITION BY service, log_group, event_window_ms ORDER BY proctime\n"
+        "      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS total\n"
+        "  FROM classified WHERE is_late\n"
+        ")"
+    )
+
+
+def rejected_insert_sql(sink: str = "rejected_records", source: str = "decoded") -> str:
+    return f"INSERT INTO {sink}\nSELECT 1, 'rejected_record', reason FROM {source} WHERE kind = '{REJECTED}'"
+
+
+def describe(settings: RealtimeSettings) -> dict[str, Any]:
+    """The settings as one structured log record."""
+    return {
+        "source": str(settings.source if isinstance(settings.source, Path) else settings.source.arn),
+        "sink": str(settings.sink if isinstance(settings.sink, Path) else settings.sink.arn),
+        "runtime_mode": settings.runtime_mode,
+        "window_seconds": settings.window_seconds,
+        "out_of_orderness_seconds": settings.out_of_orderness_seconds,
+        "idle_timeout_seconds": settings.idle_timeout_seconds,
+        "parallelism": settings.parallelism,
+        "kinesis_connector": settings.kinesis_connector,
+    }

@@ -1,0 +1,76 @@
+"""Layout of the Managed Flink application zip (`flink/build_zip.py`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILT_ZIP = ROOT / "build" / "flink" / "opsanalytics-realtime.zip"
+
+
+def _build_zip_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_zip", ROOT / "flink" / "build_zip.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_layout(path: Path) -> None:
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        assert {
+            "main.py",
+            "lib/pyflink-dependencies.jar",
+            "application_properties.json",
+            "connector.json",
+        } <= names
+        for module in (
+            "__init__",
+            "cloudwatch",
+            "parsing",
+            "models",
+            "metrics",
+            "realtime",
+            "realtime_flink",
+        ):
+            assert f"python-deps/opsanalytics/{module}.py" in names
+        assert "python-deps/orjson/__init__.py" in names or any(n.startswith("python-deps/orjson/") for n in names)
+        assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+        assert not any(n.startswith(("src/", "flink/")) for n in names), "main.py sits at the root"
+        groups = {
+            g["PropertyGroupId"]: g["PropertyMap"] for g in json.loads(archive.read("application_properties.json"))
+        }
+        run_options = groups["kinesis.analytics.flink.run.options"]
+        assert run_options["python"] in names and run_options["jarfile"] in names
+        assert any(n.startswith(run_options["pyFiles"]) for n in names)
+        assert json.loads(archive.read("connector.json"))["generation"] in (4, 5)
+
+
+def test_zip_layout_from_a_jar_and_a_wheel(tmp_path: Path) -> None:
+    build_zip = _build_zip_module()
+    jar = tmp_path / "pyflink-dependencies.jar"
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr(build_zip.LEGACY_CONNECTOR_CLASS, b"")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "orjson-3.13.0-cp311-cp311-manylinux_2_17_x86_64.whl", "w") as wheel:
+        wheel.writestr("orjson/__init__.py", "")
+        wheel.writestr("orjson-3.13.0.dist-info/METADATA", "Name: orjson\n")
+    output = build_zip.build_zip(tmp_path / "app.zip", jar=jar, wheel_dir=wheels)
+    assert_layout(output)
+    with zipfile.ZipFile(output) as archive:
+        assert json.loads(archive.read("connector.json"))["generation"] == 4
+
+
+@pytest.mark.skipif(not BUILT_ZIP.is_file(), reason="build it with `python flink/build_zip.py`")
+def test_built_zip_layout() -> None:
+    assert_layout(BUILT_ZIP)
+    with zipfile.ZipFile(BUILT_ZIP) as archive:
+        assert any(n.startswith("python-deps/orjson/") and n.endswith(".so") for n in archive.namelist())
