@@ -78,11 +78,13 @@ build: $(SAM_VENV)/.installed
 
 events: $(VENV)/.installed
 	$(VENV)/bin/python scripts/generate_events.py
+	$(VENV)/bin/python scripts/generate_metrics_events.py
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/bench_transformer.py
 	$(VENV)/bin/python bench/bench_realtime.py
 	$(VENV)/bin/python bench/bench_bulk.py
+	$(VENV)/bin/python bench/bench_metrics_processor.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,138 @@
+"""Regenerate the metrics Lambda's sample Kinesis events in events/metrics_processor/.
+
+    python scripts/generate_metrics_events.py            # rewrite them
+    python scripts/generate_metrics_events.py --check    # exit 1 if they differ from what this would write
+
+Deterministic: the same code always writes the same bytes. The events:
+
+- ``kinesis-windows.json``: a normal minute of three services, and a late-events report;
+- ``kinesis-error-spike.json``: checkout's error rate jumps to 30% for four windows, which fires the
+  ``checkout-error-rate`` rule of config/alert-rules.yaml (critical: SMS and email);
+- ``kinesis-malformed.json``: two valid windows, a record that is not JSON and one of an unknown schema
+  version; the last two come back as ``batchItemFailures``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from opsanalytics.local.kinesis import kinesis_event, kinesis_record
+from opsanalytics.metrics import LateEvents, MetricWindow
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events" / "metrics_processor"
+START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+ARRIVAL_SECONDS = 1_767_261_900.5
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def metric_window(service: str, minute: int, events: int, errors: int, p95: float) -> MetricWindow:
+    start = START + timedelta(minutes=minute)
+    return MetricWindow(
+        schema_version=1,
+        record_type="metric_window",
+        service=service,
+        log_group=f"/aws/lambda/{service}",
+        window_start=iso(start),
+        window_end=iso(start + timedelta(minutes=1)),
+        events=events,
+        errors=errors,
+        error_rate=errors / events,
+        latency_count=events,
+        latency_p50_ms=round(p95 * 0.4, 3),
+        latency_p95_ms=p95,
+        latency_p99_ms=round(p95 * 1.6, 3),
+        latency_max_ms=round(p95 * 3.1, 3),
+        late_events=0,
+    )
+
+
+def event_of(documents: list[Any]) -> dict[str, Any]:
+    records = []
+    for position, document in enumerate(documents):
+        data = document if isinstance(document, bytes) else json.dumps(document, separators=(",", ":")).encode()
+        records.append(kinesis_record(position, data, ARRIVAL_SECONDS + position / 1000))
+    return kinesis_event(records)
+
+
+def windows_event() -> dict[str, Any]:
+    late = LateEvents(
+        schema_version=1,
+        record_type="late_events",
+        service="payments",
+        log_group="/aws/lambda/payments",
+        window_start=iso(START),
+        window_end=iso(START + timedelta(minutes=1)),
+        late_events=3,
+    )
+    return event_of(
+        [
+            metric_window("checkout", 0, 1200, 6, 180.0),
+            metric_window("payments", 0, 800, 2, 95.5),
+            metric_window("orders-api", 0, 450, 0, 60.25),
+            late,
+        ]
+    )
+
+
+def error_spike_event() -> dict[str, Any]:
+    documents: list[Any] = [metric_window("checkout", 0, 1200, 6, 180.0), metric_window("checkout", 1, 1180, 5, 175.0)]
+    documents += [metric_window("checkout", minute, 1000, 300, 420.0) for minute in range(2, 6)]
+    documents.append(metric_window("payments", 5, 800, 2, 95.5))
+    return event_of(documents)
+
+
+def malformed_event() -> dict[str, Any]:
+    unknown_version = {**metric_window("payments", 1, 10, 0, 50.0), "schema_version": 99}
+    return event_of(
+        [
+            metric_window("checkout", 1, 1100, 4, 170.0),
+            b"not JSON: a record another producer put on the stream",
+            unknown_version,
+            metric_window("orders-api", 1, 430, 1, 61.0),
+        ]
+    )
+
+
+def render() -> dict[str, str]:
+    events = {
+        "kinesis-windows.json": windows_event(),
+        "kinesis-error-spike.json": error_spike_event(),
+        "kinesis-malformed.json": malformed_event(),
+    }
+    return {name: json.dumps(event, indent=2) + "\n" for name, event in events.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check that the events are up to date")
+    args = parser.parse_args()
+    stale = []
+    for name, content in render().items():
+        path = EVENTS_DIR / name
+        if args.check:
+            if not path.exists() or path.read_text() != content:
+                stale.append(name)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        print(f"wrote {path}")
+    if stale:
+        print(
+            f"events/metrics_processor is out of date ({', '.join(stale)}): "
+            "run python scripts/generate_metrics_events.py",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""Alert rules: the models, the YAML loader and its validation.
+
+Rules are a versioned YAML file (``config/alert-rules.yaml``; ``ALERT_RULES`` names a path or an
+``s3://bucket/key``). Three rule types, each with an ``id``, a ``severity`` (critical | warning | info), the
+``services`` it applies to (one name, a list, or ``all``) and an optional ``cooldown_minutes`` (how long a
+firing alert waits before a reminder, default 60):
+
+``threshold``
+    ``metric`` (any numeric window field) ``operator`` (> >= < <= == !=) ``threshold``, true for ``for``
+    consecutive windows (default 1); ``min_events`` skips windows with too little traffic.
+``deviation``
+    the window's ``metric`` against its own recent baseline: ``method`` zscore (mean and standard deviation
+    of the previous ``baseline_windows`` windows) or ewma (exponentially weighted, smoothing ``alpha``);
+    fires when the value is ``threshold`` standard deviations ``direction`` (above | below | both) the
+    baseline, once at least ``min_baseline`` windows of baseline exist.
+``absence``
+    a service that sent windows within the last ``seen_within_minutes`` but none for ``minutes``.
+
+Validation happens at load time and names the rule and the field of every mistake at once
+(`AlertRuleError`); unknown keys are mistakes too, so a typo never silently disables a condition.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, get_args
+
+import yaml
+
+RULES_SCHEMA_VERSION: Final = 1
+DEFAULT_COOLDOWN_MINUTES: Final = 60.0
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)
+Operator = Literal[">", ">=", "<", "<=", "==", "!="]
+OPERATORS: Final[tuple[Operator, ...]] = get_args(Operator)
+DeviationMethod = Literal["zscore", "ewma"]
+DEVIATION_METHODS: Final[tuple[DeviationMethod, ...]] = get_args(DeviationMethod)
+Direction = Literal["above", "below", "both"]
+DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
+
+NUMERIC_FIELDS: Final = (
+    "events",
+    "errors",
+    "error_rate",
+    "latency_count",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "late_events",
+)
+"""The numeric fields of a `MetricWindow` a rule may watch."""
+
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+_ALL_SERVICES: Final = ("all", "*")
+_COMMON_KEYS: Final = frozenset({"id", "type", "description", "severity", "services", "cooldown_minutes"})
+_TYPE_KEYS: Final[Mapping[str, frozenset[str]]] = {
+    "threshold": frozenset({"metric", "operator", "threshold", "for", "min_events"}),
+    "deviation": frozenset(
+        {"metric", "method", "baseline_windows", "min_baseline", "threshold", "direction", "alpha", "min_events"}
+    ),
+    "absence": frozenset({"minutes", "seen_within_minutes"}),
+}
+
+
+class AlertRuleError(ValueError):
+    """The rule file is invalid. ``problems`` lists every mistake, each naming the rule id and field."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid alert rules in {source}:\n{listed}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSelector:
+    """Which services a rule applies to: ``names`` None means all."""
+
+    names: frozenset[str] | None = None
+
+    def matches(self, service: str) -> bool:
+        return self.names is None or service in self.names
+
+    def __str__(self) -> str:
+        return "all services" if self.names is None else ", ".join(sorted(self.names))
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRule:
+    id: str
+    severity: Severity
+    services: ServiceSelector
+    metric: str
+    operator: Operator
+    threshold: float
+    for_windows: int = 1
+    min_events: int = 0
+    cooldown_minutes: float = DEFAULT_COOLDOWN_MINUTES
+    description: str = ""
+    type: Literal["threshold"] = "threshold"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviationRule:
+    id: str
+    severity: Severity
+    services: ServiceSelector
+    metric: str
+    method: DeviationMethod
+    baseline_windows: int
+    threshold: float
+    """In standard deviations of the baseline."""
+    min_baseline: int
+    direction: Direction = "above"
+    alpha: float = 0.3
+    min_events: int = 0
+    cooldown_minutes: float = DEFAULT_COOLDOWN_MINUTES
+    description: str = ""
+    type: Literal["deviation"] = "deviation"
+
+
+@dataclass(frozen=True, slots=True)
+class AbsenceRule:
+    id: str
+    severity: Severity
+    services: ServiceSelector
+    minutes: float
+    seen_within_minutes: float = 60.0
+    cooldown_minutes: float = DEFAULT_COOLDOWN_MINUTES
+    description: str = ""
+    type: Literal["absence"] = "absence"
+
+
+AlertRule = ThresholdRule | DeviationRule | AbsenceRule
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The loaded rules of one file, in file order."""
+
+    rules: tuple[AlertRule, ...]
+    source: str = "<string>"
+    version: int = RULES_SCHEMA_VERSION
+
+    def by_id(self, rule_id: str) -> AlertRule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    @property
+    def window_rules(self) -> tuple[ThresholdRule | DeviationRule, ...]:
+        return tuple(rule for rule in self.rules if not isinstance(rule, AbsenceRule))
+
+    @property
+    def absence_rules(self) -> tuple[AbsenceRule, ...]:
+        return tuple(rule for rule in self.rules if isinstance(rule, AbsenceRule))
+
+    @property
+    def history_windows(self) -> int:
+        """How many windows before an evaluated one the window rules need."""
+        needed = [0]
+        for rule in self.window_rules:
+            needed.append(rule.for_windows - 1 if isinstance(rule, ThresholdRule) else rule.baseline_windows)
+        return max(needed)
+
+
+class _RuleReader:
+    """Reads the fields of one rule mapping, collecting problems instead of stopping at the first."""
+
+    def __init__(self, label: str, raw: Mapping[str, Any], problems: list[str]) -> None:
+        self.label = label
+        self.raw = raw
+        self.problems = problems
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(f"{self.label}: field '{name}': {message}")
+
+    def has(self, name: str) -> bool:
+        return name in self.raw
+
+    def string(self, name: str, default: str | None = None) -> str:
+        value = self.raw.get(name, default)
+        if value is None:
+            self.problem(name, "is required")
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.problem(name, f"must be a non-empty string, got {value!r}")
+            return ""
+        return value.strip()
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        value = self.raw.get(name, default)
+        if value is None:
+            self.problem(name, f"is required (one of {', '.join(choices)})")
+            return choices[0]
+        if value not in choices:
+            self.problem(name, f"must be one of {', '.join(choices)}, got {value!r}")
+            return choices[0]
+        return str(value)
+
+    def number(
+        self,
+        name: str,
+        default: float | None = None,
+        *,
+        minimum: float | None = None,
+        exclusive_minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float:
+        value = self.raw.get(name, default)
+        if value is None:
+            self.problem(name, "is required")
+            return 0.0
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(name, f"must be a number, got {value!r}")
+            return 0.0
+        number = float(value)
+        if minimum is not None and number < minimum:
+            self.problem(name, f"must be >= {minimum:g}, got {value!r}")
+        if exclusive_minimum is not None and number <= exclusive_minimum:
+            self.problem(name, f"must be > {exclusive_minimum:g}, got {value!r}")
+        if maximum is not None and number > maximum:
+            self.problem(name, f"must be <= {maximum:g}, got {value!r}")
+        return number
+
+    def integer(self, name: str, default: int | None = None, *, minimum: int = 0) -> int:
+        value = self.raw.get(name, default)
+        if value is None:
+            self.problem(name, "is required")
+            return minimum
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(name, f"must be a whole number, got {value!r}")
+            return minimum
+        if value < minimum:
+            self.problem(name, f"must be >= {minimum}, got {value!r}")
+            return minimum
+        return value
+
+    def services(self) -> ServiceSelector:
+        value = self.raw.get("services", "all")
+        if isinstance(value, str) and value.strip() in _ALL_SERVICES:
+            return ServiceSelector(None)
+        if isinstance(value, str) and value.strip():
+            return ServiceSelector(frozenset({value.strip()}))
+        if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+            return ServiceSelector(frozenset(v.strip() for v in value))
+        self.problem("services", f"must be 'all', a service name or a non-empty list of names, got {value!r}")
+        return ServiceSelector(None)
+
+
+def _rule_from(raw: Any, index: int, defaults: Mapping[str, Any], problems: list[str]) -> AlertRule | None:
+    if not isinstance(raw, dict):
+        problems.append(f"rule #{index + 1}: must be a mapping with id, type, severity, ..., got {raw!r}")
+        return None
+    rule_id = raw.get("id")
+    label = f"rule {rule_id!r}" if isinstance(rule_id, str) and rule_id else f"rule #{index + 1}"
+    reader = _RuleReader(label, raw, problems)
+    if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
+        reader.problem("id", f"is required: lower-case letters, digits, '.', '_' or '-' (got {rule_id!r})")
+    rule_type = reader.choice("type", tuple(_TYPE_KEYS))
+    unknown = sorted(set(raw) - _COMMON_KEYS - _TYPE_KEYS[rule_type])
+    for key in unknown:
+        reader.problem(key, f"is not a field of a {rule_type} rule")
+    common: dict[str, Any] = {
+        "id": rule_id if isinstance(rule_id, str) else "",
+        "severity": reader.choice("severity", SEVERITIES),
+        "services": reader.services(),
+        "cooldown_minutes": reader.number(
+            "cooldown_minutes", defaults.get("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES), exclusive_minimum=0
+        ),
+        "description": reader.string("description", "") if reader.has("description") else "",
+    }
+    if rule_type == "threshold":
+        return ThresholdRule(
+            **common,
+            metric=reader.choice("metric", NUMERIC_FIELDS),
+            operator=reader.choice("operator", OPERATORS),  # type: ignore[arg-type]
+            threshold=reader.number("threshold"),
+            for_windows=reader.integer("for", 1, minimum=1),
+            min_events=reader.integer("min_events", 0, minimum=0),
+        )
+    if rule_type == "deviation":
+        baseline = reader.integer("baseline_windows", 30, minimum=2)
+        min_baseline = reader.integer("min_baseline", min(baseline, 5), minimum=2)
+        if min_baseline > baseline:
+            reader.problem("min_baseline", f"must be <= baseline_windows ({baseline}), got {min_baseline}")
+        method = reader.choice("method", DEVIATION_METHODS, "zscore")
+        if method != "ewma" and reader.has("alpha"):
+            reader.problem("alpha", "applies to method ewma only")
+        return DeviationRule(
+            **common,
+            metric=reader.choice("metric", NUMERIC_FIELDS),
+            method=method,  # type: ignore[arg-type]
+            baseline_windows=baseline,
+            min_baseline=min_baseline,
+            threshold=reader.number("threshold", 3.0, exclusive_minimum=0),
+            direction=reader.choice("direction", DIRECTIONS, "above"),  # type: ignore[arg-type]
+            alpha=reader.number("alpha", 0.3, exclusive_minimum=0, maximum=1),
+            min_events=reader.integer("min_events", 0, minimum=0),
+        )
+    minutes = reader.number("minutes", exclusive_minimum=0)
+    seen_within = reader.number("seen_within_minutes", max(60.0, minutes * 2), exclusive_minimum=0)
+    if seen_within <= minutes:
+        reader.problem("seen_within_minutes", f"must be > minutes ({minutes:g}), got {seen_within:g}")
+    return AbsenceRule(**common, minutes=minutes, seen_within_minutes=seen_within)
+
+
+def parse_rules(text: str, source: str = "<string>") -> RuleSet:
+    """The rules of a YAML document, or `AlertRuleError` listing every mistake."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise AlertRuleError(source, [f"not valid YAML{where}: {problem}"]) from None
+    if not isinstance(document, dict):
+        raise AlertRuleError(source, ["the file must be a mapping with 'version' and 'rules'"])
+    problems: list[str] = []
+    unknown = sorted(set(document) - {"version", "defaults", "rules"})
+    problems.extend(f"top level: field '{key}': is not a known field" for key in unknown)
+    version = document.get("version")
+    if version != RULES_SCHEMA_VERSION:
+        problems.append(f"top level: field 'version': must be {RULES_SCHEMA_VERSION}, got {version!r}")
+    defaults = document.get("defaults") or {}
+    if not isinstance(defaults, dict) or set(defaults) - {"cooldown_minutes"}:
+        problems.append(f"top level: field 'defaults': may only set cooldown_minutes, got {defaults!r}")
+        defaults = {}
+    raw_rules = document.get("rules")
+    if not isinstance(raw_rules, list):
+        problems.append(f"top level: field 'rules': must be a list of rules, got {raw_rules!r}")
+        raw_rules = []
+    rules: list[AlertRule] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_rules):
+        rule = _rule_from(raw, index, defaults, problems)
+        if rule is None:
+            continue
+        if rule.id and rule.id in seen:
+            problems.append(f"rule {rule.id!r}: field 'id': is used by more than one rule")
+        seen.add(rule.id)
+        rules.append(rule)
+    if problems:
+        raise AlertRuleError(source, problems)
+    return RuleSet(tuple(rules), source=source, version=RULES_SCHEMA_VERSION)
+
+
+def load_rules(location: str, s3_client: Any = None) -> RuleSet:
+    """Rules from a file path or an ``s3://bucket/key`` (boto3 is imported only for S3)."""
+    if location.startswith("s3://"):
+        bucket, _, key = location[5:].partition("/")
+        if not bucket or not key:
+            raise AlertRuleError(location, ["ALERT_RULES must be s3://bucket/key or a file path"])
+        if s3_client is None:
+            import boto3
+
+            s3_client = boto3.client("s3")
+        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return parse_rules(body.decode("utf-8"), location)
+    path = Path(location)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AlertRuleError(location, [f"cannot read the rule file: {exc.strerror or exc}"]) from None
+    return parse_rules(text, location)
