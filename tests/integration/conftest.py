@@ -8,60 +8,14 @@ or a test fails. The first run builds the node with Maven (``mvn`` on PATH), lat
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
-import shutil
-import socket
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from opensearchpy import OpenSearch
 
-from opsanalytics.engines import opensearch_node
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, create_client
-from opsanalytics.paths import project_root
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on right now, distinct (the sockets stay bound until all are chosen)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
-def _stop_node(home: Path) -> None:
-    opensearch_node.stop(home)
-    shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture
-def unused_port() -> int:
-    """A loopback port with no listener: requests to it are refused."""
-    return free_ports(1)[0]
-
-
-@pytest.fixture(scope="session")
-def opensearch_url() -> Iterator[str]:
-    given = os.environ.get("OPENSEARCH_URL", "").strip()
-    if given:
-        yield given.rstrip("/")
-        return
-    base = project_root() / ".local" / "test-opensearch"
-    base.mkdir(parents=True, exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="node-", dir=base))
-    # also when the session is interrupted before fixture teardown runs; stopping twice is harmless
-    atexit.register(_stop_node, home)
-    http_port, transport_port = free_ports(2)
-    try:
-        yield opensearch_node.start(port=http_port, home=home, wait_seconds=180, transport_port=transport_port)
-    finally:
-        _stop_node(home)
 
 
 @pytest.fixture(scope="session")
