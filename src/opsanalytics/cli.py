@@ -35,7 +35,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
 def cmd_transform(args: argparse.Namespace) -> int:
     from .local.pipeline import run_transform_stage
 
-    report = run_transform_stage(args.input, args.bucket, buffer_bytes=int(args.buffer_mb * 1024 * 1024))
+    report = run_transform_stage(args.input, args.bucket, buffer_bytes=int(args.buffer_mb * 1_000_000))
     print(report.summary())
     return 0 if report.firehose.records_in else 1
 
@@ -44,7 +44,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .local.pipeline import run_demo
 
     started = time.perf_counter()
-    report = run_demo(args.workdir, minutes=args.minutes, scale=args.scale, seed=args.seed)
+    report = run_demo(
+        args.workdir,
+        minutes=args.minutes,
+        scale=args.scale,
+        seed=args.seed,
+        opensearch_url=args.opensearch_url,
+        opensearch_port=args.opensearch_port,
+        keep_opensearch=args.keep_opensearch,
+    )
     print(report.summary())
     print(f"\ndone in {time.perf_counter() - started:.1f} s; outputs under {args.workdir}")
     return 0
@@ -61,8 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="sample logs through the local pipeline, with a summary",
-        description="Generate sample CloudWatch Logs traffic (with an incident) and run it through the "
-        "local pipeline: logs stream → Firehose transformer → bucket directory.",
+        description="Generate sample CloudWatch Logs traffic (with an incident on checkout) and run it through "
+        "the local pipeline on real engines: logs stream → Firehose transformer → bucket directory, and logs "
+        "stream → Flink → metrics stream → metrics Lambda → OpenSearch and alert notifications (outbox).",
+    )
+    demo.add_argument(
+        "--opensearch-url",
+        help="use this cluster (default: $OPENSEARCH_URL, else a local node started for the run)",
+    )
+    demo.add_argument("--opensearch-port", type=int, default=9200, help="port of the local node (default 9200)")
+    demo.add_argument(
+        "--keep-opensearch",
+        action="store_true",
+        help="leave the local node running afterwards (python -m opsanalytics.engines.opensearch_node stop)",
     )
     demo.add_argument(
         "--workdir", type=Path, default=Path(".local/demo"), help="where outputs go (default .local/demo)"
@@ -89,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     transform.add_argument("--input", type=Path, required=True, help="local logs stream directory")
     transform.add_argument("--bucket", type=Path, required=True, help="bucket directory to deliver to")
     transform.add_argument(
-        "--buffer-mb", type=float, default=1.0, help="Firehose processor buffer size in MiB (default 1)"
+        "--buffer-mb", type=float, default=0.25, help="Firehose processor buffer size in MB (default 0.25)"
     )
     transform.set_defaults(func=cmd_transform)
 

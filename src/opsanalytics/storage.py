@@ -22,7 +22,7 @@ class DirectoryObjectSink:
         with os.fdopen(fd, "wb") as handle:
             handle.write(body)
         Path(tmp).replace(path)
-        return path.as_uri()
+        return path.resolve().as_uri()
 
 
 class S3ObjectSink:

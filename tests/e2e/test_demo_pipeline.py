@@ -1,4 +1,4 @@
-"""The local pipeline on a small data set: counts must add up at every stage boundary."""
+"""The local pipeline end to end on a small data set: counts must add up at every stage boundary."""
 
 from __future__ import annotations
 
@@ -7,30 +7,42 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
+
 from opsanalytics.cli import main
-from opsanalytics.local.pipeline import run_demo
+from opsanalytics.local.pipeline import DemoReport, run_demo
 
 
-def test_demo_counts_add_up(tmp_path: Path) -> None:
-    report = run_demo(tmp_path / "demo", minutes=4, scale=0.5, seed=1)
-    firehose = report.transform
-    assert firehose is not None
-    # every stream record got exactly one result
-    assert firehose.firehose.records_in == report.records_generated + 3
-    assert firehose.firehose.results == {"Ok": report.records_generated, "Dropped": 1, "ProcessingFailed": 2}
-    # every generated log event is stored once under events/
-    assert firehose.events_stored == report.events_generated
-    bucket = tmp_path / "demo" / "bucket"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, opensearch_url: str) -> tuple[DemoReport, Path]:
+    workdir = tmp_path_factory.mktemp("e2e") / "demo"
+    # 32 minutes: the incident on checkout runs from minute 20 to 26, and must have cleared by the end
+    return run_demo(workdir, minutes=32, scale=0.5, seed=1, opensearch_url=opensearch_url), workdir
+
+
+def test_every_stream_record_gets_one_firehose_result(demo: tuple[DemoReport, Path]) -> None:
+    report, _ = demo
+    assert report.transform is not None
+    firehose = report.transform.firehose
+    assert firehose.records_in == report.records_generated + 3
+    assert firehose.results["ProcessingFailed"] == 2
+    assert firehose.results["Ok"] + firehose.results["Dropped"] == report.records_generated + 1
+    assert report.transform.events_stored == report.events_generated
+
+
+def test_bucket_holds_every_event_once_the_raw_records_and_the_failures(demo: tuple[DemoReport, Path]) -> None:
+    report, workdir = demo
+    bucket = workdir / "bucket"
     ids = []
-    for path in sorted((bucket / "events").rglob("*.gz")):
-        assert path.parent.name.startswith("hour=") and path.parent.parent.name.startswith("dt=")
-        ids.extend(json.loads(line)["event_id"] for line in gzip.decompress(path.read_bytes()).splitlines())
+    for path in sorted((bucket / "events").rglob("*")):
+        if path.is_file():
+            assert path.parent.name.startswith("hour=") and path.parent.parent.name.startswith("dt=")
+            data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            ids.extend(json.loads(line)["event_id"] for line in data.splitlines())
     assert len(ids) == len(set(ids)) == report.events_generated
-    # the raw backup holds every source record untouched
     raw = [line for p in (bucket / "raw").rglob("*.gz") for line in gzip.decompress(p.read_bytes()).splitlines()]
-    stream = [line for p in (tmp_path / "demo" / "streams" / "logs").iterdir() for line in p.read_bytes().splitlines()]
+    stream = [line for p in (workdir / "streams" / "logs").iterdir() for line in p.read_bytes().splitlines()]
     assert sorted(raw) == sorted(stream)
-    # failed records are kept with their data and the reason
     errors = [
         json.loads(line)
         for p in (bucket / "errors" / "processing-failed").rglob("*.gz")
@@ -39,15 +51,41 @@ def test_demo_counts_add_up(tmp_path: Path) -> None:
     assert len(errors) == 2
     assert all(e["errorMessage"].startswith("invalid-gzip") for e in errors)
     assert all(base64.b64decode(e["rawData"]) for e in errors)
-    assert [f.record_id for f in firehose.firehose.failed] == [e["recordId"] for e in errors]
 
 
-def test_demo_command_prints_a_summary(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["demo", "--workdir", str(tmp_path / "d"), "--minutes", "2"]) == 0
+def test_realtime_windows_count_every_parsed_event(demo: tuple[DemoReport, Path]) -> None:
+    report, _ = demo
+    assert report.realtime is not None
+    assert report.realtime.events_in_windows == report.events_generated
+    assert report.realtime.late_events == 0
+    assert sum(report.realtime.rejected.values()) == 3  # the control message and the two malformed records
+
+
+def test_every_window_is_indexed_and_the_incident_fires_and_resolves(demo: tuple[DemoReport, Path]) -> None:
+    report, _ = demo
+    assert report.metrics is not None and report.realtime is not None
+    assert report.metrics.failures == 0 and report.metrics.dlq == 0
+    windows = len(report.realtime.windows)
+    assert sum(n for index, n in report.documents.items() if index.startswith("metrics-realtime-")) == windows
+    assert "checkout-error-rate on checkout" in report.alerts("firing")
+    assert "checkout-error-rate on checkout" in report.alerts("resolved")
+    critical = [m for m in report.notifications if m["severity"] == "critical"]
+    # one firing and one resolved message per channel
+    assert sorted((m["channel"], m["kind"]) for m in critical) == [
+        ("email", "firing"),
+        ("email", "resolved"),
+        ("sms", "firing"),
+        ("sms", "resolved"),
+    ]
+
+
+def test_demo_command_prints_a_summary(tmp_path: Path, opensearch_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--workdir", str(tmp_path / "d"), "--minutes", "2", "--opensearch-url", opensearch_url]
+    assert main(args) == 0
     out = capsys.readouterr().out
-    assert "ProcessingFailed" in out and "log events stored" in out
+    assert "ProcessingFailed" in out and "windows written" in out and "documents" in out
 
 
-def test_transform_command_reports_a_missing_stream(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_transform_command_reports_a_missing_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["transform", "--input", str(tmp_path / "nope"), "--bucket", str(tmp_path / "b")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -83,7 +83,12 @@ def metric_documents(directory: Path) -> Iterator[bytes]:
     through as they are (the handler must reject them, not the driver)."""
     if not directory.is_dir():
         raise FileNotFoundError(f"metrics directory {directory} does not exist")
-    files = [p for p in sorted(directory.rglob("*")) if p.is_file() and not p.name.startswith((".", "_"))]
+    # rejected/ holds the realtime job's rejected input records: they are logged, never put on the stream
+    files = [
+        p
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and not p.name.startswith((".", "_")) and "rejected" not in p.relative_to(directory).parts
+    ]
     late: list[bytes] = []
     for path in files:
         with path.open("rb") as handle:

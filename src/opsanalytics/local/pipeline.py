@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final
 
 from ..cloudwatch import control_message_payload
+from ..engines import opensearch_node
+from ..opensearch import OpenSearchSettings, apply_index_templates, create_client
+from ..paths import project_root
 from .firehose import DEFAULT_BUFFER_BYTES, FirehoseReport, LocalFirehose
+from .kinesis import KinesisDriveReport, drive_metrics_directory
 from .lambda_runtime import LocalFunction
+from .realtime import RealtimeReport
 from .stream import read_stream, write_stream
 
 
@@ -89,6 +98,23 @@ class DemoReport:
     records_generated: int
     stages: dict[str, float] = field(default_factory=dict)
     transform: TransformStageReport | None = None
+    realtime: RealtimeReport | None = None
+    metrics: KinesisDriveReport | None = None
+    opensearch_url: str = ""
+    documents: dict[str, int] = field(default_factory=dict)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    outbox: Path | None = None
+
+    def alerts(self, kind: str) -> list[str]:
+        """Distinct alerts ("rule on service") with a notification of `kind` (firing or resolved)."""
+        seen: dict[str, str] = {}
+        for message in self.notifications:
+            if message.get("kind") == kind and message.get("subject"):  # SMS messages have no subject
+                # subjects read "[SEVERITY] FIRING <rule> on <service>: <metric> <value>"
+                subject = str(message.get("subject", ""))
+                what = subject.split("] ", 1)[-1].split(":", 1)[0].removeprefix(kind.upper() + " ")
+                seen.setdefault(str(message.get("alert_id")), what)
+        return list(seen.values())
 
     def summary(self) -> str:
         lines = [
@@ -98,22 +124,54 @@ class DemoReport:
         ]
         if self.transform is not None:
             lines.append(self.transform.summary())
+        if self.realtime is not None:
+            lines.append("Realtime metrics (Flink)")
+            lines.extend("  " + line for line in self.realtime.summary().splitlines())
+        if self.metrics is not None:
+            lines.append("Metrics Lambda")
+            lines.append("  " + self.metrics.summary())
+        if self.documents:
+            lines.append(f"OpenSearch ({self.opensearch_url})")
+            lines.extend(f"  {index:<28}{count:>8} documents" for index, count in sorted(self.documents.items()))
+        if self.outbox is not None:
+            fired, resolved = self.alerts("firing"), self.alerts("resolved")
+            lines.append(f"Alerts ({len(self.notifications)} notifications in {self.outbox})")
+            lines.append(f"  fired     {len(fired):>3}  {', '.join(fired)}")
+            lines.append(f"  resolved  {len(resolved):>3}  {', '.join(resolved)}")
         lines.append("Time per stage")
         lines.extend(f"  {name:<20}{seconds:>9.2f} s" for name, seconds in self.stages.items())
         return "\n".join(lines)
 
 
-def run_demo(workdir: Path, *, minutes: int = 45, scale: float = 1.0, seed: int = 7) -> DemoReport:
-    """Sample traffic → local logs stream → Firehose transformer → bucket."""
+DEMO_INDEX_PREFIXES: Final = {"metrics": "metrics-realtime-demo-", "alerts": "alerts-demo-"}
+
+
+def _timed(report: DemoReport, stage: str, started: float) -> None:
+    report.stages[stage] = time.perf_counter() - started
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    minutes: int = 45,
+    scale: float = 1.0,
+    seed: int = 7,
+    opensearch_url: str | None = None,
+    opensearch_port: int = 9200,
+    keep_opensearch: bool = False,
+) -> DemoReport:
+    """Sample traffic → logs stream → Firehose transformer → bucket, and → Flink → metrics stream →
+    metrics Lambda → OpenSearch + alert outbox."""
     from ..samples import generate_sample_batches
 
     if workdir.exists():
         shutil.rmtree(workdir)
     stream_dir = workdir / "streams" / "logs"
     bucket = workdir / "bucket"
+    stages = 5
 
     started = time.perf_counter()
-    _progress(f"[1/2] generating {minutes} minutes of sample traffic → {stream_dir}")
+    _progress(f"[1/{stages}] generating {minutes} minutes of sample traffic → {stream_dir}")
     events = 0
     records: list[bytes] = [control_message_payload()]
     for batch in generate_sample_batches(minutes=minutes, scale=scale, seed=seed):
@@ -124,10 +182,74 @@ def run_demo(workdir: Path, *, minutes: int = 45, scale: float = 1.0, seed: int 
     records.append(records[1][: len(records[1]) // 2])
     write_stream(stream_dir, records, records_per_file=2000)
     report = DemoReport(events_generated=events, records_generated=len(records) - 3)
-    report.stages["samples"] = time.perf_counter() - started
+    _timed(report, "samples", started)
 
     started = time.perf_counter()
-    _progress(f"[2/2] Firehose transformer → {bucket}")
+    _progress(f"[2/{stages}] Firehose transformer → {bucket}")
     report.transform = run_transform_stage(stream_dir, bucket, logs_dir=workdir / "logs")
-    report.stages["transform"] = time.perf_counter() - started
+    _timed(report, "transform", started)
+
+    started = time.perf_counter()
+    _progress(f"[3/{stages}] realtime metrics on Flink → {workdir / 'streams' / 'metrics'}")
+    from .realtime import run_realtime
+
+    report.realtime = run_realtime(stream_dir, workdir / "streams" / "metrics")
+    _timed(report, "realtime (flink)", started)
+
+    started = time.perf_counter()
+    _progress(f"[4/{stages}] OpenSearch")
+    url, stop_node = _opensearch(opensearch_url, opensearch_port)
+    report.opensearch_url = url
+    try:
+        client = create_client(OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": url}))
+        apply_index_templates(client, replicas=0)
+        for prefix in DEMO_INDEX_PREFIXES.values():  # a fresh run: the demo's own indices only
+            client.indices.delete(index=f"{prefix}*", ignore_unavailable=True, allow_no_indices=True)
+        _timed(report, "opensearch", started)
+
+        started = time.perf_counter()
+        _progress(f"[5/{stages}] metrics Lambda (driven as a Kinesis event source) → OpenSearch + alert outbox")
+        report.outbox = workdir / "alerts-outbox.jsonl"
+        function = LocalFunction(
+            "metrics_processor",
+            environment={
+                "OPENSEARCH_URL": url,
+                "METRICS_INDEX_PREFIX": DEMO_INDEX_PREFIXES["metrics"],
+                "ALERTS_INDEX_PREFIX": DEMO_INDEX_PREFIXES["alerts"],
+                "ALERT_RULES": str(project_root() / "config" / "alert-rules.yaml"),
+                "ALERT_OUTBOX": str(report.outbox),
+                "DASHBOARD_URL": f"{url}/_dashboards",
+            },
+            logs_dir=workdir / "logs",
+        )
+        try:
+            report.metrics = drive_metrics_directory(
+                function.invoke, workdir / "streams" / "metrics", workdir / "metrics-lambda"
+            )
+        finally:
+            function.close()
+        client.indices.refresh(index=",".join(f"{p}*" for p in DEMO_INDEX_PREFIXES.values()))
+        for prefix in DEMO_INDEX_PREFIXES.values():
+            counts = client.cat.indices(index=f"{prefix}*", format="json", h="index,docs.count")
+            for row in counts:
+                report.documents[row["index"]] = int(row["docs.count"])
+        if report.outbox.exists():
+            report.notifications = [json.loads(line) for line in report.outbox.read_text().splitlines() if line.strip()]
+        _timed(report, "metrics lambda", started)
+    finally:
+        if stop_node is not None and not keep_opensearch:
+            stop_node()
     return report
+
+
+def _opensearch(url: str | None, port: int) -> tuple[str, Callable[[], object] | None]:
+    """The cluster to use: `url` or OPENSEARCH_URL, else the local node (started here, stopped after)."""
+    given = url or os.environ.get("OPENSEARCH_URL", "").strip()
+    if given:
+        _progress(f"  using {given}")
+        return given.rstrip("/"), None
+    home = project_root() / ".local" / "opensearch"
+    already = opensearch_node.status(home).running
+    node_url = opensearch_node.start(port=port, home=home, wait_seconds=180)
+    _progress(f"  local OpenSearch node at {node_url}")
+    return node_url, None if already else (lambda: opensearch_node.stop(home))
