@@ -46,6 +46,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	for handler in functions/*/app.py; do $(VENV)/bin/mypy --strict "$$handler" || exit 1; done
+	$(VENV)/bin/mypy --strict glue/batch_job.py glue/glue_runtime.py
 
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -m "not integration and not e2e and not container" tests
@@ -77,14 +78,14 @@ build: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam build
 
 events: $(VENV)/.installed
-	$(VENV)/bin/python scripts/generate_events.py
-	$(VENV)/bin/python scripts/generate_metrics_events.py
+	$(VENV)/bin/python -m scripts.generate_events
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/bench_transformer.py
 	$(VENV)/bin/python bench/bench_realtime.py
 	$(VENV)/bin/python bench/bench_bulk.py
 	$(VENV)/bin/python bench/bench_metrics_processor.py
+	$(VENV)/bin/python bench/bench_batch.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,7 +1,7 @@
-"""Regenerate the sample events in events/ for `sam local invoke -e` and the functional tests.
+"""Regenerate every sample event in events/ for `sam local invoke -e` and the tests.
 
-    python scripts/generate_events.py            # rewrite events/
-    python scripts/generate_events.py --check    # exit 1 if events/ differs from what this would write
+    python -m scripts.generate_events            # rewrite events/
+    python -m scripts.generate_events --check    # exit 1 if events/ differs from what this would write
 
 Deterministic: the same code always writes the same bytes.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 from opsanalytics.cloudwatch import control_message_payload
 from opsanalytics.local.firehose import firehose_event
 from opsanalytics.samples import SERVICES, generate_sample_batches
+from scripts import generate_metrics_events
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 ARRIVAL_MS = 1_767_261_900_000
@@ -40,7 +41,10 @@ def log_transformer_event() -> dict[str, object]:
 
 
 def render() -> dict[str, str]:
-    return {"log_transformer/firehose-logs.json": json.dumps(log_transformer_event(), indent=2) + "\n"}
+    """Every sample event, by path under events/."""
+    events = {"log_transformer/firehose-logs.json": json.dumps(log_transformer_event(), indent=2) + "\n"}
+    events.update({f"metrics_processor/{name}": text for name, text in generate_metrics_events.render().items()})
+    return events
 
 
 def main() -> int:
@@ -58,7 +62,7 @@ def main() -> int:
         path.write_text(content)
         print(f"wrote {path}")
     if stale:
-        print(f"events/ is out of date ({', '.join(stale)}): run python scripts/generate_events.py", file=sys.stderr)
+        print(f"events/ is out of date ({', '.join(stale)}): run make events", file=sys.stderr)
         return 1
     return 0
 

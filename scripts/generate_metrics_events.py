@@ -1,7 +1,4 @@
-"""Regenerate the metrics Lambda's sample Kinesis events in events/metrics_processor/.
-
-    python scripts/generate_metrics_events.py            # rewrite them
-    python scripts/generate_metrics_events.py --check    # exit 1 if they differ from what this would write
+"""The metrics Lambda's sample Kinesis events in events/metrics_processor/ (written by generate_events.py).
 
 Deterministic: the same code always writes the same bytes. The events:
 
@@ -14,17 +11,13 @@ Deterministic: the same code always writes the same bytes. The events:
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from opsanalytics.local.kinesis import kinesis_event, kinesis_record
 from opsanalytics.metrics import LateEvents, MetricWindow
 
-EVENTS_DIR = Path(__file__).resolve().parents[1] / "events" / "metrics_processor"
 START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 ARRIVAL_SECONDS = 1_767_261_900.5
 
@@ -108,31 +101,3 @@ def render() -> dict[str, str]:
         "kinesis-malformed.json": malformed_event(),
     }
     return {name: json.dumps(event, indent=2) + "\n" for name, event in events.items()}
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="only check that the events are up to date")
-    args = parser.parse_args()
-    stale = []
-    for name, content in render().items():
-        path = EVENTS_DIR / name
-        if args.check:
-            if not path.exists() or path.read_text() != content:
-                stale.append(name)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-        print(f"wrote {path}")
-    if stale:
-        print(
-            f"events/metrics_processor is out of date ({', '.join(stale)}): "
-            "run python scripts/generate_metrics_events.py",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

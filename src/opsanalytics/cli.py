@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .local.batch import add_batch_command
 from .local.realtime import add_realtime_command
 
 
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     transform.set_defaults(func=cmd_transform)
 
     add_realtime_command(sub)
+    add_batch_command(sub)
     return parser
 
 

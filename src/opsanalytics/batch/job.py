@@ -1,0 +1,314 @@
+"""The batch job: archive → roll-ups, error signatures, SLO and Lambda reports → OpenSearch and Parquet.
+
+`run` is the whole job, the same in Glue and locally; the entry point (``glue/batch_job.py``) only builds
+the settings, the Spark session and, in Glue, the bookmark and job commit. Steps:
+
+1. list ``events/``, plan the UTC days to recompute (bookmark, ``--full`` or ``--from/--to``);
+2. check every gzip object of those days; unreadable ones are reported by path and left out;
+3. read the rest with the explicit LogEvent schema (PERMISSIVE: unparsable lines are counted per file);
+4. aggregate, write Parquet (dynamic partition overwrite of the recomputed days) and the documents
+   (deterministic ids, so a rerun overwrites), then commit the bookmark.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ..metrics import iso_utc
+from ..opensearch.bulk import BulkOperation, document_id
+from . import transforms as tx
+from .inputs import (
+    BatchPlan,
+    Bookmark,
+    CorruptFile,
+    InputFile,
+    Inventory,
+    NoBookmark,
+    StateFileBookmark,
+    find_corrupt_files,
+    inventory_for,
+    plan_run,
+)
+from .settings import BatchSettings
+from .sinks import DocumentSink, NoSink, SinkResult
+from .slo import SloConfig, SloCounts, load_slo_config, slo_report
+
+INSIGHTS_SCHEMA_VERSION: Final = 1
+SPARK_SQL_CONF: Final = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    # belt and braces: the pre-scan already leaves unreadable gzip objects out of the read
+    "spark.sql.files.ignoreCorruptFiles": "true",
+}
+OUTPUTS: Final = ("rollups_hour", "rollups_day", "error_signatures", "slo", "lambda_efficiency")
+
+
+@dataclass(slots=True)
+class BatchReport:
+    bucket: str
+    days: list[str] = field(default_factory=list)
+    files_listed: int = 0
+    files_new: int = 0
+    files_read: int = 0
+    corrupt_files: list[CorruptFile] = field(default_factory=list)
+    invalid_rows: dict[str, int] = field(default_factory=dict)
+    invalid_examples: dict[str, str] = field(default_factory=dict)
+    """the first unparsable line of a file, when it has one (a line may also just lack key fields)"""
+    unpartitioned: list[str] = field(default_factory=list)
+    events: int = 0
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTPUTS, 0))
+    parquet_location: str | None = None
+    sink: str = "none"
+    documents: SinkResult = field(default_factory=SinkResult)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.documents.failed
+
+    def summary(self) -> str:
+        days = ", ".join(self.days[:5]) + (" ..." if len(self.days) > 5 else "")
+        lines = [
+            f"Batch analytics over {self.bucket}",
+            f"  days recomputed     {len(self.days):>10}  {days}",
+            f"  files listed        {self.files_listed:>10}  ({self.files_new} new)",
+            f"  files read          {self.files_read:>10}",
+            f"  corrupt files       {len(self.corrupt_files):>10}  (left out, listed below)",
+            f"  unusable lines      {sum(self.invalid_rows.values()):>10}  in {len(self.invalid_rows)} files",
+            f"  events              {self.events:>10}",
+        ]
+        lines.extend(f"  rows {name:<15}{count:>10}" for name, count in self.rows.items())
+        if self.parquet_location:
+            lines.append(f"  Parquet             {self.parquet_location}")
+        lines.append(f"  documents ({self.sink}){'':<{max(0, 9 - len(self.sink))}}{self.documents.written:>10}")
+        lines.extend(f"    {index:<34}{count:>8}" for index, count in self.documents.by_index.items())
+        for item in self.documents.failed[:10]:
+            lines.append(
+                f"  failed document {item.index}/{item.doc_id}: {item.status} {item.error_type}: {item.reason}"
+            )
+        if len(self.documents.failed) > 10:
+            lines.append(f"  ... and {len(self.documents.failed) - 10} more failed documents")
+        lines.extend(f"  corrupt file {c.uri}: {c.reason}" for c in self.corrupt_files)
+        for uri, rows in sorted(self.invalid_rows.items()):
+            lines.append(f"  unusable lines in {uri}: {rows}")
+            if uri in self.invalid_examples:
+                lines.append(f"    first unparsable: {self.invalid_examples[uri]}")
+        lines.extend(f"  not in a dt=/hour= partition (skipped): {uri}" for uri in self.unpartitioned)
+        lines.append("Time per stage")
+        lines.extend(f"  {name:<20}{seconds:>9.2f} s" for name, seconds in self.seconds.items())
+        return "\n".join(lines)
+
+
+def configure(spark: SparkSession) -> None:
+    for key, value in SPARK_SQL_CONF.items():
+        spark.conf.set(key, value)
+
+
+def read_events(spark: SparkSession, uris: Sequence[str], *, corrupt_record: bool = False) -> DataFrame:
+    """The objects at ``uris`` as rows of the LogEvent schema plus ``input_file`` (PERMISSIVE mode).
+
+    With ``corrupt_record`` the rows also carry ``_corrupt_record``, the text of a line that did not parse.
+    The main read leaves it out: keeping it makes Spark's JSON reader about twice as slow (measured), and
+    a line that is not JSON already reads as a row without key fields. Files with such rows are read again
+    with it, to show the lines.
+    """
+    reader = spark.read.schema(tx.log_event_schema(with_corrupt_record=corrupt_record)).option("mode", "PERMISSIVE")
+    if corrupt_record:
+        reader = reader.option("columnNameOfCorruptRecord", tx.CORRUPT_COLUMN)
+    return reader.json(list(uris)).withColumn(tx.INPUT_FILE_COLUMN, F.input_file_name())
+
+
+def index_name(family: str, epoch_ms: int, suffix: str = "") -> str:
+    """``<family>-YYYY.MM`` of the period's month, with ``-<suffix>`` when given."""
+    month = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y.%m")
+    return f"{family}-{month}" + (f"-{suffix}" if suffix else "")
+
+
+def _rows(frame: DataFrame) -> list[dict[str, Any]]:
+    return [row.asDict(recursive=True) for row in frame.collect()]
+
+
+def rollup_operations(rows: Iterable[dict[str, Any]], suffix: str) -> list[BulkOperation]:
+    operations = []
+    for row in rows:
+        start_ms, end_ms = row.pop("period_start_ms"), row.pop("period_end_ms")
+        document = {
+            **{k: v for k, v in row.items() if k not in ("period_start", "period_end", "dt")},
+            "period_start": iso_utc(start_ms),
+            "period_end": iso_utc(end_ms),
+        }
+        doc_id = document_id("rollup", row["granularity"], row["service"], row["log_group"], document["period_start"])
+        operations.append(BulkOperation(index_name("metrics-batch", start_ms, suffix), doc_id, document))
+    return operations
+
+
+def _day_bounds(day_start: int) -> dict[str, str]:
+    return {"period_start": iso_utc(day_start), "period_end": iso_utc(day_start + tx.DAY_MS)}
+
+
+def signature_operations(rows: Iterable[dict[str, Any]], suffix: str) -> list[BulkOperation]:
+    operations = []
+    for row in rows:
+        document = {
+            "schema_version": INSIGHTS_SCHEMA_VERSION,
+            "kind": "error_signature",
+            **_day_bounds(row["day_start"]),
+            "signature": row["signature"],
+            "signature_id": row["signature_id"],
+            "rank": row["rank"],
+            "count": row["count"],
+            "first_seen": iso_utc(row["first_seen_ms"]),
+            "last_seen": iso_utc(row["last_seen_ms"]),
+            "example": row["example"],
+            "services": row["services"],
+            "log_groups": row["log_groups"],
+        }
+        doc_id = document_id("error_signature", row["dt"], row["signature_id"])
+        operations.append(BulkOperation(index_name("log-insights", row["day_start"], suffix), doc_id, document))
+    return operations
+
+
+def slo_operations(rows: Iterable[dict[str, Any]], config: SloConfig, suffix: str) -> list[BulkOperation]:
+    operations = []
+    for row in rows:
+        counts = SloCounts(requests=row["requests"], failed=row["failed"], timed=row["timed"], fast=row["fast"])
+        document = {
+            "schema_version": INSIGHTS_SCHEMA_VERSION,
+            "kind": "slo",
+            **_day_bounds(row["day_start"]),
+            "service": row["service"],
+            **slo_report(counts, config.for_service(row["service"])),
+        }
+        doc_id = document_id("slo", row["service"], row["dt"])
+        operations.append(BulkOperation(index_name("log-insights", row["day_start"], suffix), doc_id, document))
+    return operations
+
+
+def lambda_operations(rows: Iterable[dict[str, Any]], suffix: str) -> list[BulkOperation]:
+    operations = []
+    for row in rows:
+        day_start, dt = row.pop("day_start"), row.pop("dt")
+        document = {
+            "schema_version": INSIGHTS_SCHEMA_VERSION,
+            "kind": "lambda_efficiency",
+            **_day_bounds(day_start),
+            "function": row["service"],
+            **row,
+        }
+        doc_id = document_id("lambda_efficiency", row["service"], row["log_group"], row["memory_size_mb"], dt)
+        operations.append(BulkOperation(index_name("log-insights", day_start, suffix), doc_id, document))
+    return operations
+
+
+def _default_bookmark(settings: BatchSettings, inventory: Inventory) -> Bookmark:
+    if settings.bookmark == "state-file":
+        return StateFileBookmark(inventory)
+    if settings.bookmark == "none":
+        return NoBookmark()
+    raise ValueError("bookmark 'glue' is provided by the Glue entry point (glue/glue_runtime.py)")
+
+
+def run(
+    spark: SparkSession,
+    settings: BatchSettings,
+    *,
+    inventory: Inventory | None = None,
+    bookmark: Bookmark | None = None,
+    sink: DocumentSink | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BatchReport:
+    """Run the batch job once. ``sink`` None means Parquet only (sink 'none')."""
+    say = progress or (lambda _message: None)
+    inventory = inventory or inventory_for(settings)
+    bookmark = bookmark or _default_bookmark(settings, inventory)
+    sink = sink or NoSink()
+    configure(spark)
+    report = BatchReport(bucket=settings.bucket, sink=sink.name)
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        report.seconds[stage] = now - clock
+        clock = now
+
+    files = inventory.list_files(settings.events_prefix)
+    plan: BatchPlan = plan_run(settings, files, bookmark)
+    report.files_listed, report.files_new = len(files), len(plan.new_files)
+    report.days = [day.isoformat() for day in plan.days]
+    report.unpartitioned = [item.uri for item in plan.unpartitioned]
+    say(f"  {len(files)} files listed, {len(plan.new_files)} new; recomputing {len(plan.days)} days")
+    lap("plan")
+    if plan.empty:
+        bookmark.commit(plan.new_files, ())
+        return report
+
+    report.corrupt_files = find_corrupt_files(inventory, plan.files)
+    corrupt = {item.uri for item in report.corrupt_files}
+    readable: list[InputFile] = [item for item in plan.files if item.uri not in corrupt]
+    report.files_read = len(readable)
+    say(f"  {len(readable)} files to read, {len(corrupt)} unreadable")
+    lap("pre-scan")
+
+    prepared = tx.with_periods(read_events(spark, [item.uri for item in readable]))
+    cached = tx.for_aggregation(prepared, tx.INPUT_FILE_COLUMN).cache()
+    report.invalid_rows = {row[tx.INPUT_FILE_COLUMN]: row["rows"] for row in tx.invalid_rows_by_file(cached).collect()}
+    if report.invalid_rows:
+        bad = read_events(spark, sorted(report.invalid_rows), corrupt_record=True).cache()
+        examples = tx.first_corrupt_lines(bad).collect()
+        report.invalid_examples = {row[tx.INPUT_FILE_COLUMN]: row["line"][:200] for row in examples}
+        bad.unpersist()
+    events = tx.in_days(tx.valid_events(cached), plan.days).drop(tx.INPUT_FILE_COLUMN)
+    lap("read")
+
+    hourly, daily = tx.rollups(events, "hour"), tx.rollups(events, "day")
+    rollups = hourly.unionByName(daily).cache()
+    rollup_rows = _rows(
+        rollups.select(
+            *tx.ROLLUP_COLUMNS,
+            F.unix_millis("period_start").alias("period_start_ms"),
+            F.unix_millis("period_end").alias("period_end_ms"),
+        )
+    )
+    report.rows["rollups_hour"] = sum(1 for row in rollup_rows if row["granularity"] == "hour")
+    report.rows["rollups_day"] = len(rollup_rows) - report.rows["rollups_hour"]
+    report.events = sum(row["events"] for row in rollup_rows if row["granularity"] == "day")
+    say(f"  {report.events} events → {len(rollup_rows)} roll-up rows")
+    config = load_slo_config(settings.slo_config)
+    thresholds = {name: objective.latency_threshold_ms for name, objective in config.services.items()}
+    signature_rows = _rows(tx.error_signatures(events, settings.top_signatures))
+    slo_rows = _rows(tx.slo_counts(events, thresholds, config.defaults.latency_threshold_ms))
+    lambda_rows = _rows(tx.lambda_efficiency(events))
+    report.rows.update(error_signatures=len(signature_rows), slo=len(slo_rows), lambda_efficiency=len(lambda_rows))
+    lap("aggregate")
+
+    if settings.write_parquet:
+        report.parquet_location = settings.uri(settings.curated_prefix)
+        rollups.select(*tx.ROLLUP_COLUMNS).write.mode("overwrite").partitionBy("granularity", "dt").parquet(
+            report.parquet_location
+        )
+        lap("parquet")
+    rollups.unpersist()
+    cached.unpersist()
+
+    operations = [
+        *rollup_operations(rollup_rows, settings.index_suffix),
+        *signature_operations(signature_rows, settings.index_suffix),
+        *slo_operations(slo_rows, config, settings.index_suffix),
+        *lambda_operations(lambda_rows, settings.index_suffix),
+    ]
+    report.documents = sink.write(operations)
+    say(f"  {report.documents.written} documents written ({sink.name}), {len(report.documents.failed)} failed")
+    lap("opensearch")
+
+    if report.ok:  # a failed write leaves the files unbookmarked: the next run recomputes their days
+        bookmark.commit(plan.new_files, corrupt)
+    return report

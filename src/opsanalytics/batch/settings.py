@@ -1,0 +1,151 @@
+"""Typed settings of the batch job, parsed once from Glue job arguments or the local command line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Final, Literal, TypeVar, get_args
+
+from ..settings import SettingsError
+
+Bookmark = Literal["state-file", "glue", "none"]
+BOOKMARKS: Final[tuple[Bookmark, ...]] = get_args(Bookmark)
+Sink = Literal["connector", "bulk", "none"]
+SINKS: Final[tuple[Sink, ...]] = get_args(Sink)
+
+DEFAULT_TOP_SIGNATURES: Final = 50
+STATE_KEY: Final = "_state/batch-bookmark.json"
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    """What one run of the batch job reads, computes and writes.
+
+    ``bucket`` is ``s3://name`` in AWS or a local directory laid out like the bucket. The unit of
+    recomputation is the UTC day: a run recomputes every day that new input touched (bookmark mode) or
+    that ``from_time``/``to_time`` overlaps, from all of that day's input, so its results replace earlier
+    ones instead of adding to them.
+    """
+
+    bucket: str
+    events_prefix: str = "events/"
+    curated_prefix: str = "curated/rollups/"
+    bookmark: Bookmark = "state-file"
+    from_time: datetime | None = None
+    to_time: datetime | None = None
+    full: bool = False
+    sink: Sink = "bulk"
+    opensearch_url: str | None = None
+    index_suffix: str = ""
+    """Appended to index names (``metrics-batch-2026.01-<suffix>``): separates test runs."""
+    slo_config: Path | None = None
+    top_signatures: int = DEFAULT_TOP_SIGNATURES
+    write_parquet: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.bucket:
+            raise SettingsError("the batch job needs a bucket (s3://name or a local directory)")
+        for name in ("events_prefix", "curated_prefix"):
+            value = getattr(self, name)
+            if value.startswith("/") or not value.endswith("/"):
+                raise SettingsError(f"{name} must be a key prefix ending in '/', without a leading '/': {value!r}")
+        if self.bookmark not in BOOKMARKS:
+            raise SettingsError(f"bookmark must be one of {', '.join(BOOKMARKS)}, got {self.bookmark!r}")
+        if self.sink not in SINKS:
+            raise SettingsError(f"sink must be one of {', '.join(SINKS)}, got {self.sink!r}")
+        if (self.from_time is None) != (self.to_time is None):
+            raise SettingsError("give both --from and --to, or neither")
+        if self.from_time is not None and self.to_time is not None:
+            if self.from_time.tzinfo is None or self.to_time.tzinfo is None:
+                raise SettingsError("--from and --to must be timezone-aware")
+            if self.from_time >= self.to_time:
+                raise SettingsError(f"--from ({self.from_time}) must be before --to ({self.to_time})")
+            if self.full:
+                raise SettingsError("--full and --from/--to exclude each other")
+        if self.sink != "none" and not self.opensearch_url:
+            raise SettingsError("writing to OpenSearch needs an OpenSearch URL (or sink 'none')")
+        if self.top_signatures < 1:
+            raise SettingsError(f"top_signatures must be >= 1, got {self.top_signatures}")
+        if self.index_suffix and not self.index_suffix.replace("-", "").isalnum():
+            raise SettingsError(f"index_suffix must be letters, digits and '-', got {self.index_suffix!r}")
+
+    @property
+    def is_s3(self) -> bool:
+        return self.bucket.startswith("s3://")
+
+    def uri(self, key: str) -> str:
+        """URI of ``key`` in the bucket: ``s3://bucket/key`` or ``file:///abs/dir/key``."""
+        if self.is_s3:
+            return f"{self.bucket.rstrip('/')}/{key}"
+        return f"file://{Path(self.bucket).resolve() / key}"
+
+    def range_days(self) -> list[date] | None:
+        """The UTC days ``from_time``/``to_time`` overlap (None without a range)."""
+        if self.from_time is None or self.to_time is None:
+            return None
+        first = self.from_time.astimezone(UTC).date()
+        last = (self.to_time.astimezone(UTC) - timedelta(microseconds=1)).date()
+        return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+    @classmethod
+    def from_job_arguments(cls, args: Mapping[str, str]) -> BatchSettings:
+        """From Glue job arguments (``getResolvedOptions`` output, names without ``--``) or the same
+        strings given on a local command line. Booleans are ``true``/``false``."""
+        return cls(
+            bucket=_required(args, "bucket"),
+            events_prefix=args.get("events_prefix") or "events/",
+            curated_prefix=args.get("curated_prefix") or "curated/rollups/",
+            bookmark=_choice(args.get("bookmark") or "state-file", BOOKMARKS, "bookmark"),
+            from_time=parse_time(args["from"]) if args.get("from") else None,
+            to_time=parse_time(args["to"]) if args.get("to") else None,
+            full=_boolean(args.get("full") or "false", "full"),
+            sink=_choice(args.get("sink") or "bulk", SINKS, "sink"),
+            opensearch_url=args.get("opensearch_url") or None,
+            index_suffix=args.get("index_suffix") or "",
+            slo_config=Path(args["slo_config"]) if args.get("slo_config") else None,
+            top_signatures=_integer(args.get("top_signatures") or str(DEFAULT_TOP_SIGNATURES), "top_signatures"),
+            write_parquet=_boolean(args.get("write_parquet") or "true", "write_parquet"),
+        )
+
+
+def parse_time(value: str) -> datetime:
+    """ISO-8601; a date alone is midnight UTC, a time without an offset is UTC."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(f"not an ISO-8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _required(args: Mapping[str, str], name: str) -> str:
+    value = args.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"missing job argument --{name}")
+    return value
+
+
+def _choice(value: str, choices: tuple[_Choice, ...], name: str) -> _Choice:
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise SettingsError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _boolean(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise SettingsError(f"--{name} must be true or false, got {value!r}")
+
+
+def _integer(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"--{name} must be an integer, got {value!r}") from None

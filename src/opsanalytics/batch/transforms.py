@@ -1,0 +1,316 @@
+"""DataFrame-in, DataFrame-out steps of the batch job (PySpark 3.5).
+
+Times: event ``timestamp`` is UTC epoch milliseconds; periods are computed with integer arithmetic on it
+(hour = ``ts - ts % 3_600_000``), so no step depends on the session time zone. Percentiles use Spark's
+exact ``percentile`` (linear interpolation, type 7), the same definition as `opsanalytics.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Final
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ..metrics import PERCENTILES
+from ..models import LOG_EVENT_SCHEMA_VERSION, LogEvent
+from .signatures import normalise_message, signature_id
+
+CORRUPT_COLUMN: Final = "_corrupt_record"
+INPUT_FILE_COLUMN: Final = "input_file"
+HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 86_400_000
+MINUTE_MS: Final = 60_000
+ROLLUP_SCHEMA_VERSION: Final = 1
+
+# Spark type of each LogEvent field; a unit test checks the keys against the TypedDict.
+LOG_EVENT_SPARK_TYPES: Final[Mapping[str, T.DataType]] = {
+    "schema_version": T.IntegerType(),
+    "event_id": T.StringType(),
+    "timestamp": T.LongType(),
+    "log_group": T.StringType(),
+    "log_stream": T.StringType(),
+    "owner": T.StringType(),
+    "service": T.StringType(),
+    "level": T.StringType(),
+    "message": T.StringType(),
+    "format": T.StringType(),
+    "error": T.BooleanType(),
+    "status": T.IntegerType(),
+    "latency_ms": T.DoubleType(),
+    "method": T.StringType(),
+    "path": T.StringType(),
+    "bytes": T.LongType(),
+    "client_ip": T.StringType(),
+    "user_agent": T.StringType(),
+    "request_id": T.StringType(),
+    "billed_ms": T.DoubleType(),
+    "memory_size_mb": T.IntegerType(),
+    "memory_used_mb": T.IntegerType(),
+    "init_ms": T.DoubleType(),
+    "lambda_status": T.StringType(),
+}
+KEY_FIELDS: Final = ("event_id", "timestamp", "log_group", "service", "error")
+
+
+def log_event_schema(*, with_corrupt_record: bool = True) -> T.StructType:
+    """The explicit read schema: every LogEvent field (in the TypedDict's order), plus the corrupt-record
+    column Spark's PERMISSIVE mode fills with lines it cannot parse."""
+    fields = [T.StructField(name, LOG_EVENT_SPARK_TYPES[name], True) for name in LogEvent.__annotations__]
+    if with_corrupt_record:
+        fields.append(T.StructField(CORRUPT_COLUMN, T.StringType(), True))
+    return T.StructType(fields)
+
+
+def conform_events(df: DataFrame) -> DataFrame:
+    """Any DataFrame of event fields (e.g. a Glue DynamicFrame's, with inferred types) → the LogEvent
+    schema: each field cast to its type, missing ones null, extra ones dropped."""
+    present = set(df.columns)
+    columns = [
+        (F.col(name).cast(kind) if name in present else F.lit(None).cast(kind)).alias(name)
+        for name, kind in LOG_EVENT_SPARK_TYPES.items()
+    ]
+    for extra in (CORRUPT_COLUMN, INPUT_FILE_COLUMN):
+        columns.append(F.col(extra) if extra in present else F.lit(None).cast(T.StringType()).alias(extra))
+    return df.select(*columns)
+
+
+def _key_fields_present() -> Column:
+    condition = F.lit(True)
+    for name in KEY_FIELDS:
+        condition = condition & F.col(name).isNotNull()
+    return condition
+
+
+def valid_events(raw: DataFrame) -> DataFrame:
+    """Rows that parsed and carry the fields every aggregate needs. Without a corrupt-record column a line
+    that is not JSON reads as a row of nulls, so the key-field check covers it."""
+    condition = _key_fields_present()
+    if CORRUPT_COLUMN in raw.columns:
+        condition = condition & F.col(CORRUPT_COLUMN).isNull()
+    return raw.filter(condition)
+
+
+def invalid_rows_by_file(raw: DataFrame) -> DataFrame:
+    """(input_file, rows) of lines that did not parse or lack a key field."""
+    condition = ~_key_fields_present()
+    if CORRUPT_COLUMN in raw.columns:
+        condition = condition | F.col(CORRUPT_COLUMN).isNotNull()
+    return raw.filter(condition).groupBy(INPUT_FILE_COLUMN).agg(F.count(F.lit(1)).alias("rows"))
+
+
+def first_corrupt_lines(raw: DataFrame) -> DataFrame:
+    """(input_file, line) with the first unparsable line of each file (``raw`` read with the corrupt-record
+    column and cached: Spark refuses queries on raw JSON that reference only that column)."""
+    corrupt = raw.filter(F.col(CORRUPT_COLUMN).isNotNull())
+    return corrupt.groupBy(INPUT_FILE_COLUMN).agg(F.min(CORRUPT_COLUMN).alias("line"))
+
+
+def _period_start(size_ms: int) -> Column:
+    return F.col("timestamp") - F.col("timestamp") % F.lit(size_ms)
+
+
+def _day_string(epoch_ms: Column) -> Column:
+    """``YYYY-MM-DD`` of a UTC epoch-millisecond column, without the session time zone."""
+    return F.date_format(F.date_from_unix_date((epoch_ms / F.lit(DAY_MS)).cast("int")), "yyyy-MM-dd")
+
+
+def with_periods(events: DataFrame) -> DataFrame:
+    """Adds ``minute_start``, ``hour_start``, ``day_start`` (epoch ms) and ``dt`` (the UTC day)."""
+    return events.select(
+        "*",
+        _period_start(MINUTE_MS).alias("minute_start"),
+        _period_start(HOUR_MS).alias("hour_start"),
+        _period_start(DAY_MS).alias("day_start"),
+        _day_string(_period_start(DAY_MS)).alias("dt"),
+    )
+
+
+def in_days(events: DataFrame, days: Sequence[date]) -> DataFrame:
+    """Events whose UTC day is one of ``days`` (after `with_periods`)."""
+    return events.filter(F.col("dt").isin([day.isoformat() for day in days]))
+
+
+def for_aggregation(events: DataFrame, *extra: str) -> DataFrame:
+    """The columns the aggregates read (and ``extra`` ones); messages only on error events (the signatures
+    need no others), which keeps a cached copy small."""
+    return events.select(
+        "timestamp",
+        "event_id",
+        "service",
+        "log_group",
+        "format",
+        "error",
+        "status",
+        "latency_ms",
+        "bytes",
+        "billed_ms",
+        "memory_size_mb",
+        "memory_used_mb",
+        "init_ms",
+        F.when(F.col("error"), F.col("message")).alias("message"),
+        "minute_start",
+        "hour_start",
+        "day_start",
+        "dt",
+        *extra,
+    )
+
+
+def _latency_columns() -> list[Column]:
+    quantiles = F.percentile("latency_ms", list(PERCENTILES))
+    return [
+        F.count("latency_ms").alias("latency_count"),
+        quantiles.getItem(0).alias("latency_p50_ms"),
+        quantiles.getItem(1).alias("latency_p95_ms"),
+        quantiles.getItem(2).alias("latency_p99_ms"),
+        F.max("latency_ms").alias("latency_max_ms"),
+    ]
+
+
+ROLLUP_COLUMNS: Final = (
+    "schema_version",
+    "service",
+    "log_group",
+    "period_start",
+    "period_end",
+    "events",
+    "errors",
+    "error_rate",
+    "latency_count",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "bytes",
+    "granularity",
+    "dt",
+)
+
+
+def rollups(events: DataFrame, granularity: str) -> DataFrame:
+    """Hourly or daily roll-ups per service and log group, in the Parquet table's column order
+    (``granularity`` and ``dt`` last: they are its partition keys)."""
+    size_ms = {"hour": HOUR_MS, "day": DAY_MS}[granularity]
+    start_column = {"hour": "hour_start", "day": "day_start"}[granularity]
+    grouped = events.groupBy(F.col(start_column).alias("start_ms"), "service", "log_group", "dt").agg(
+        F.count(F.lit(1)).alias("events"),
+        F.sum(F.col("error").cast("long")).alias("errors"),
+        *_latency_columns(),
+        F.coalesce(F.sum("bytes"), F.lit(0)).cast("long").alias("bytes"),
+    )
+    return grouped.select(
+        F.lit(ROLLUP_SCHEMA_VERSION).alias("schema_version"),
+        "service",
+        "log_group",
+        F.timestamp_millis("start_ms").alias("period_start"),
+        F.timestamp_millis(F.col("start_ms") + F.lit(size_ms)).alias("period_end"),
+        "events",
+        "errors",
+        (F.col("errors") / F.col("events")).alias("error_rate"),
+        *(F.col(name) for name in ROLLUP_COLUMNS[8:13]),
+        "bytes",
+        F.lit(granularity).alias("granularity"),
+        "dt",
+    )
+
+
+def minute_counts(events: DataFrame) -> DataFrame:
+    """Events and errors per minute, service and log group: what the realtime job's 60 s windows count."""
+    return events.groupBy("minute_start", "service", "log_group").agg(
+        F.count(F.lit(1)).alias("events"), F.sum(F.col("error").cast("long")).alias("errors")
+    )
+
+
+def error_signatures(events: DataFrame, top: int) -> DataFrame:
+    """The ``top`` error signatures of each day: count, first and last seen, the first message as the
+    example, the services and log groups affected. The signature is `normalise_message`, run as a Python UDF
+    so the batch and the unit tests share one definition."""
+    signature = F.udf(normalise_message, T.StringType())
+    signature_hash = F.udf(signature_id, T.StringType())
+    errors = events.filter(F.col("error")).select(
+        "dt",
+        "day_start",
+        "timestamp",
+        "event_id",
+        "service",
+        "log_group",
+        "message",
+        signature("message").alias("signature"),
+    )
+    grouped = errors.groupBy("dt", "day_start", "signature").agg(
+        F.count(F.lit(1)).alias("count"),
+        F.min("timestamp").alias("first_seen_ms"),
+        F.max("timestamp").alias("last_seen_ms"),
+        F.min(F.struct("timestamp", "event_id", "message")).getField("message").alias("example"),
+        F.sort_array(F.collect_set("service")).alias("services"),
+        F.sort_array(F.collect_set("log_group")).alias("log_groups"),
+    )
+    rank = F.row_number().over(Window.partitionBy("dt").orderBy(F.desc("count"), F.asc("signature")))
+    return (
+        grouped.withColumn("rank", rank)
+        .filter(F.col("rank") <= top)
+        .withColumn("signature_id", signature_hash("signature"))
+    )
+
+
+def slo_counts(events: DataFrame, thresholds_ms: Mapping[str, float], default_threshold_ms: float) -> DataFrame:
+    """Per service and day: requests (events with an HTTP status), failed ones, ones with a latency and
+    ones within the service's latency threshold. The ratios are computed by `opsanalytics.batch.slo`."""
+    threshold: Column = F.lit(float(default_threshold_ms))
+    for service, value in sorted(thresholds_ms.items()):
+        threshold = F.when(F.col("service") == F.lit(service), F.lit(float(value))).otherwise(threshold)
+    requests = events.filter(F.col("status").isNotNull())
+    timed = F.col("latency_ms").isNotNull()
+    return requests.groupBy("dt", "day_start", "service").agg(
+        F.count(F.lit(1)).alias("requests"),
+        F.sum(F.col("error").cast("long")).alias("failed"),
+        F.sum(timed.cast("long")).alias("timed"),
+        F.sum((timed & (F.col("latency_ms") <= threshold)).cast("long")).alias("fast"),
+    )
+
+
+def lambda_efficiency(events: DataFrame) -> DataFrame:
+    """Per function (service), log group, memory size and day, from Lambda REPORT lines."""
+    reports = events.filter(F.col("format") == F.lit("lambda_report"))
+    quantiles = F.percentile("latency_ms", [0.5, 0.95])
+    grouped = reports.groupBy("dt", "day_start", "service", "log_group", "memory_size_mb").agg(
+        F.count(F.lit(1)).alias("invocations"),
+        F.sum(F.col("error").cast("long")).alias("errors"),
+        F.count("init_ms").alias("cold_starts"),
+        F.avg("latency_ms").alias("avg_duration_ms"),
+        quantiles.getItem(0).alias("p50_duration_ms"),
+        quantiles.getItem(1).alias("p95_duration_ms"),
+        F.avg("billed_ms").alias("avg_billed_ms"),
+        F.sum("billed_ms").alias("total_billed_ms"),
+        F.sum("latency_ms").alias("total_duration_ms"),
+        F.avg("memory_used_mb").alias("avg_memory_used_mb"),
+        F.max("memory_used_mb").alias("max_memory_used_mb"),
+    )
+    return grouped.select(
+        "*",
+        (F.col("max_memory_used_mb") / F.col("memory_size_mb")).alias("memory_utilisation"),
+        (F.col("total_billed_ms") / F.lit(1000.0) * F.col("memory_size_mb") / F.lit(1024.0)).alias("billed_gb_seconds"),
+    )
+
+
+__all__ = [
+    "CORRUPT_COLUMN",
+    "INPUT_FILE_COLUMN",
+    "LOG_EVENT_SCHEMA_VERSION",
+    "conform_events",
+    "error_signatures",
+    "for_aggregation",
+    "in_days",
+    "invalid_rows_by_file",
+    "lambda_efficiency",
+    "log_event_schema",
+    "minute_counts",
+    "rollups",
+    "slo_counts",
+    "valid_events",
+    "with_periods",
+]

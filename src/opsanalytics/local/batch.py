@@ -1,0 +1,148 @@
+"""``opsanalytics batch``: the Glue batch job on Spark local mode over a bucket directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from ..settings import SettingsError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from ..batch.job import BatchReport
+    from ..batch.settings import BatchSettings
+
+NODE_HINT: Final = (
+    "OPENSEARCH_URL is not set. Start the local OpenSearch node and export the URL it prints:\n"
+    "    python -m opsanalytics.engines.opensearch_node start\n"
+    "    export OPENSEARCH_URL=http://127.0.0.1:9200\n"
+    "or run with --no-opensearch to write Parquet only."
+)
+DEFAULT_SLO_CONFIG: Final = Path("config/slo.yaml")
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def local_spark_session(
+    app_name: str = "opsanalytics-batch", cores: int = 2, shuffle_partitions: int = 4
+) -> SparkSession:
+    """Spark in local mode, sized for a laptop: few shuffle partitions (the aggregates are small), no UI."""
+    from pyspark.sql import SparkSession
+
+    # the Python workers must run the interpreter that has opsanalytics installed
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    return (
+        SparkSession.builder.master(f"local[{cores}]")
+        .appName(app_name)
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.default.parallelism", str(cores))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", os.environ.get("OPSANALYTICS_SPARK_MEMORY", "2g"))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .getOrCreate()
+    )
+
+
+def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = None) -> BatchReport:
+    """Run the batch job with the local adapters: state-file bookmark, BulkWriter sink (or none)."""
+    from ..batch.job import run
+    from ..batch.sinks import BulkSink, DocumentSink, NoSink
+    from ..opensearch import BulkWriter, OpenSearchSettings, create_client
+
+    own_session = spark is None
+    started = time.perf_counter()
+    session = spark or local_spark_session()
+    startup = time.perf_counter() - started
+    client = None
+    try:
+        sink: DocumentSink = NoSink()
+        if settings.sink == "bulk" and settings.opensearch_url:
+            os_settings = OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": settings.opensearch_url})
+            client = create_client(os_settings)
+            sink = BulkSink(BulkWriter.for_client(client))
+        elif settings.sink == "connector":
+            raise SettingsError(
+                "sink 'connector' needs the opensearch-spark connector jar, which only the Glue job is given; "
+                "locally the documents go through the bulk writer (sink 'bulk')"
+            )
+        report = run(session, settings, sink=sink, progress=_progress)
+        report.seconds = {"spark start-up": startup, **report.seconds}
+        return report
+    finally:
+        if client is not None:
+            client.close()
+        if own_session:
+            session.stop()
+
+
+def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> BatchSettings:
+    from ..batch.settings import BatchSettings, parse_time
+
+    env = dict(os.environ) if env is None else env
+    url = None if args.no_opensearch else (env.get("OPENSEARCH_URL", "").strip() or None)
+    if not args.no_opensearch and url is None:
+        raise SettingsError(NODE_HINT)
+    slo_config = args.slo_config
+    if slo_config is None and DEFAULT_SLO_CONFIG.is_file():
+        slo_config = DEFAULT_SLO_CONFIG
+    return BatchSettings(
+        bucket=str(args.bucket),
+        from_time=parse_time(args.from_time) if args.from_time else None,
+        to_time=parse_time(args.to_time) if args.to_time else None,
+        full=args.full,
+        sink="none" if url is None else "bulk",
+        opensearch_url=url,
+        slo_config=slo_config,
+        top_signatures=args.top_signatures,
+    )
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if not (args.bucket / "events").is_dir():
+        print(f"no events/ under {args.bucket}: run `opsanalytics demo` first or give --bucket", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    _progress(f"batch job on Spark local mode over {args.bucket}")
+    report = run_local_batch(settings)
+    print(report.summary())
+    print(f"\ndone in {time.perf_counter() - started:.1f} s")
+    return 0 if report.ok else 1
+
+
+def add_batch_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``batch`` to the ``opsanalytics`` command's subparsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "batch",
+        help="run the batch analytics job (PySpark) over a bucket directory",
+        description="Run the Glue batch job on Spark local mode: hourly and daily roll-ups, top error "
+        "signatures, SLO and Lambda efficiency reports from BUCKET/events/, written to OpenSearch "
+        "(OPENSEARCH_URL) and as Parquet under BUCKET/curated/rollups/. Without --from/--to or --full only "
+        "the days that new files touched are recomputed (state in BUCKET/_state/batch-bookmark.json).",
+    )
+    parser.add_argument("--bucket", type=Path, default=Path(".local/demo/bucket"), help="bucket directory")
+    parser.add_argument(
+        "--from", dest="from_time", metavar="ISO", help="start of the time range (UTC unless an offset is given)"
+    )
+    parser.add_argument("--to", dest="to_time", metavar="ISO", help="end of the time range (exclusive)")
+    parser.add_argument("--full", action="store_true", help="recompute every day, ignoring the bookmark")
+    parser.add_argument("--no-opensearch", action="store_true", help="write Parquet only")
+    parser.add_argument("--slo-config", type=Path, default=None, help="SLO objectives (default config/slo.yaml)")
+    parser.add_argument("--top-signatures", type=int, default=50, help="error signatures kept per day (default 50)")
+    parser.set_defaults(func=cmd_batch)
+    return parser

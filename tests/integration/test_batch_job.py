@@ -1,0 +1,441 @@
+"""The batch job on Spark local mode against a real OpenSearch node, checked against pure Python.
+
+One SparkSession and one job run serve the module. The bucket spans midnight at a month end (two days, two
+monthly indices, events of one day in the previous day's ``hour=23`` partition) and holds one unreadable
+gzip object, one overflow object with bad lines and the usual Firehose objects. Every output is compared
+with an independent computation from the same NDJSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import math
+import shutil
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from opensearchpy import OpenSearch
+
+from opsanalytics.batch.inputs import DirectoryInventory
+from opsanalytics.batch.job import BatchReport
+from opsanalytics.batch.reconcile import batch_minute_counts, iter_archive_events, reconcile, reference_minute_counts
+from opsanalytics.batch.settings import BatchSettings
+from opsanalytics.batch.signatures import normalise_message, signature_id
+from opsanalytics.batch.slo import SloCounts, load_slo_config, slo_report
+from opsanalytics.firehose import transform_record
+from opsanalytics.local.batch import local_spark_session, run_local_batch
+from opsanalytics.metrics import iso_utc, percentile
+from opsanalytics.models import LogEvent
+from opsanalytics.paths import project_root
+from opsanalytics.samples import Incident, generate_sample_batches
+from tests.integration.conftest import IndexNames
+
+pytestmark = pytest.mark.integration
+
+START_MS = 1_769_903_280_000  # 2026-01-31T23:48:00Z
+MINUTES = 24
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+TOP_SIGNATURES = 5
+SLO_CONFIG = project_root() / "config" / "slo.yaml"
+
+
+def _records(seed: int, minutes: int, start_ms: int) -> Iterator[tuple[dict[str, str], bytes]]:
+    batches = generate_sample_batches(
+        minutes=minutes, start_ms=start_ms, seed=seed, scale=0.4, incident=Incident(start_minute=9, minutes=5)
+    )
+    for index, batch in enumerate(batches):
+        outcome = transform_record(f"{seed}-{index}", base64.b64encode(batch.payload()))
+        assert outcome.result == "Ok", outcome.reason
+        assert outcome.partition_keys is not None
+        yield outcome.partition_keys, outcome.data
+
+
+@dataclass
+class Bucket:
+    root: Path
+    corrupt_uri: str
+    bad_lines_uri: str
+
+    def events_in_previous_days_partition(self) -> int:
+        folder = self.root / "events" / "dt=2026-01-31" / "hour=23"
+        lines = [line for path in folder.glob("*.gz") for line in gzip.decompress(path.read_bytes()).splitlines()]
+        return sum(1 for line in lines if orjson.loads(line)["timestamp"] >= START_MS + 12 * 60_000)
+
+
+def build_bucket(root: Path) -> Bucket:
+    """Firehose-like objects (gzip, 25 records each) per partition, one overflow object per partition."""
+    by_partition: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+    for keys, data in _records(seed=11, minutes=MINUTES, start_ms=START_MS):
+        by_partition[(keys["dt"], keys["hour"])].append(data)
+    # a record delivered with the previous hour's keys (its earliest event was at 23:59): the next day's
+    # events in the previous day's partition
+    by_partition[("2026-01-31", "23")].insert(0, by_partition[("2026-02-01", "00")].pop(0))
+    for (dt, hour), records in by_partition.items():
+        folder = root / "events" / f"dt={dt}" / f"hour={hour}"
+        folder.mkdir(parents=True, exist_ok=True)
+        *firehose, overflow = records
+        for number, start in enumerate(range(0, len(firehose), 25)):
+            body = b"".join(firehose[start : start + 25])
+            (folder / f"opsanalytics-logs-1-{number:04d}.gz").write_bytes(gzip.compress(body, mtime=0))
+        (folder / f"overflow-{dt}-{hour}.ndjson").write_bytes(overflow)
+    # events that must not be counted: a truncated gzip object of other traffic
+    other = b"".join(data for _, data in _records(seed=99, minutes=2, start_ms=START_MS + 13 * 60_000))
+    broken = root / "events" / "dt=2026-02-01" / "hour=00" / "opsanalytics-logs-1-broken.gz"
+    compressed = gzip.compress(other, mtime=0)
+    broken.write_bytes(compressed[: len(compressed) // 2])
+    # an overflow object with two unusable lines between good ones
+    good = next(data for keys, data in _records(seed=5, minutes=1, start_ms=START_MS) if keys["hour"] == "23")
+    lines = good.splitlines()
+    no_timestamp = orjson.loads(lines[0])
+    del no_timestamp["timestamp"]
+    bad = root / "events" / "dt=2026-01-31" / "hour=23" / "overflow-bad-lines.ndjson"
+    bad.write_bytes(b"\n".join([*lines[:2], b"{not json", orjson.dumps(no_timestamp), *lines[2:]]) + b"\n")
+    return Bucket(root, f"file://{broken}", f"file://{bad}")
+
+
+def archive_events(root: Path) -> list[LogEvent]:
+    inventory = DirectoryInventory(root)
+    return list(iter_archive_events(inventory, inventory.list_files("events/")))
+
+
+# ---- independent reference computations -------------------------------------------------------------
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return bool(a == b)
+
+
+def assert_documents_equal(actual: dict[Any, dict[str, Any]], expected: dict[Any, dict[str, Any]]) -> None:
+    assert sorted(actual) == sorted(expected)
+    for key, fields in expected.items():
+        for name, value in fields.items():
+            assert _close(actual[key][name], value), (key, name, actual[key][name], value)
+
+
+def reference_rollups(events: list[LogEvent]) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+    groups: dict[tuple[str, str, str, int], list[LogEvent]] = defaultdict(list)
+    for event in events:
+        for granularity, size in (("hour", HOUR_MS), ("day", DAY_MS)):
+            start = event["timestamp"] - event["timestamp"] % size
+            groups[(granularity, event["service"], event["log_group"], start)].append(event)
+    result = {}
+    for (granularity, service, log_group, start), members in groups.items():
+        latencies = sorted(e["latency_ms"] for e in members if e.get("latency_ms") is not None)
+        errors = sum(1 for e in members if e["error"])
+        size = HOUR_MS if granularity == "hour" else DAY_MS
+        result[(granularity, service, log_group, iso_utc(start))] = {
+            "period_end": iso_utc(start + size),
+            "events": len(members),
+            "errors": errors,
+            "error_rate": errors / len(members),
+            "latency_count": len(latencies),
+            "latency_p50_ms": percentile(latencies, 0.5) if latencies else None,
+            "latency_p95_ms": percentile(latencies, 0.95) if latencies else None,
+            "latency_p99_ms": percentile(latencies, 0.99) if latencies else None,
+            "latency_max_ms": max(latencies) if latencies else None,
+            "bytes": sum(e.get("bytes", 0) for e in members),
+        }
+    return result
+
+
+def reference_signatures(events: list[LogEvent]) -> dict[tuple[str, str], dict[str, Any]]:
+    groups: dict[tuple[int, str], list[LogEvent]] = defaultdict(list)
+    for event in events:
+        if event["error"]:
+            groups[(event["timestamp"] - event["timestamp"] % DAY_MS, normalise_message(event["message"]))].append(
+                event
+            )
+    by_day: dict[int, list[tuple[str, list[LogEvent]]]] = defaultdict(list)
+    for (day, signature), members in groups.items():
+        by_day[day].append((signature, members))
+    result = {}
+    for day, entries in by_day.items():
+        entries.sort(key=lambda entry: (-len(entry[1]), entry[0]))
+        for rank, (signature, members) in enumerate(entries[:TOP_SIGNATURES], start=1):
+            first = min(members, key=lambda e: (e["timestamp"], e["event_id"]))
+            result[(iso_utc(day), signature_id(signature))] = {
+                "signature": signature,
+                "rank": rank,
+                "count": len(members),
+                "first_seen": iso_utc(first["timestamp"]),
+                "last_seen": iso_utc(max(e["timestamp"] for e in members)),
+                "example": first["message"],
+                "services": sorted({e["service"] for e in members}),
+                "log_groups": sorted({e["log_group"] for e in members}),
+            }
+    return result
+
+
+def reference_slo(events: list[LogEvent]) -> dict[tuple[str, str], dict[str, Any]]:
+    config = load_slo_config(SLO_CONFIG)
+    counts: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for event in events:
+        if event.get("status") is None:
+            continue
+        entry = counts[(event["timestamp"] - event["timestamp"] % DAY_MS, event["service"])]
+        latency = event.get("latency_ms")
+        entry[0] += 1
+        entry[1] += int(event["error"])
+        entry[2] += int(latency is not None)
+        threshold = config.for_service(event["service"]).latency_threshold_ms
+        entry[3] += int(latency is not None and latency <= threshold)
+    return {
+        (iso_utc(day), service): slo_report(SloCounts(*values), config.for_service(service))
+        for (day, service), values in counts.items()
+    }
+
+
+def reference_lambda(events: list[LogEvent]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    groups: dict[tuple[int, str, int], list[LogEvent]] = defaultdict(list)
+    for event in events:
+        if event["format"] == "lambda_report":
+            day = event["timestamp"] - event["timestamp"] % DAY_MS
+            groups[(day, event["service"], event["memory_size_mb"])].append(event)
+    result = {}
+    for (day, service, memory), members in groups.items():
+        durations = sorted(e["latency_ms"] for e in members)
+        billed = sum(e["billed_ms"] for e in members)
+        used = max(e["memory_used_mb"] for e in members)
+        result[(iso_utc(day), service, memory)] = {
+            "invocations": len(members),
+            "errors": sum(1 for e in members if e["error"]),
+            "cold_starts": sum(1 for e in members if e.get("init_ms") is not None),
+            "avg_duration_ms": sum(durations) / len(durations),
+            "p95_duration_ms": percentile(durations, 0.95),
+            "avg_billed_ms": billed / len(members),
+            "max_memory_used_mb": used,
+            "memory_utilisation": used / memory,
+            "billed_gb_seconds": billed / 1000 * memory / 1024,
+        }
+    return result
+
+
+# ---- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = local_spark_session(app_name="opsanalytics-tests", cores=2, shuffle_partitions=4)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def names(opensearch_client: OpenSearch, index_templates: None) -> Iterator[IndexNames]:
+    names = IndexNames()
+    yield names
+    existing = opensearch_client.indices.get(index=names.pattern, expand_wildcards="all")
+    if existing:
+        opensearch_client.indices.delete(index=",".join(sorted(existing)))
+
+
+@dataclass
+class JobRun:
+    bucket: Bucket
+    settings: BatchSettings
+    report: BatchReport
+    events: list[LogEvent]
+
+
+@pytest.fixture(scope="module")
+def job(spark: Any, tmp_path_factory: pytest.TempPathFactory, opensearch_url: str, names: IndexNames) -> JobRun:
+    bucket = build_bucket(tmp_path_factory.mktemp("batch") / "bucket")
+    settings = BatchSettings(
+        bucket=str(bucket.root),
+        sink="bulk",
+        opensearch_url=opensearch_url,
+        index_suffix=names.token,
+        slo_config=SLO_CONFIG,
+        top_signatures=TOP_SIGNATURES,
+    )
+    report = run_local_batch(settings, spark=spark)
+    return JobRun(bucket, settings, report, archive_events(bucket.root))
+
+
+def _search(client: OpenSearch, pattern: str, kind: str | None = None) -> list[dict[str, Any]]:
+    client.indices.refresh(index=pattern)
+    query = {"term": {"kind": kind}} if kind else {"match_all": {}}
+    hits = client.search(index=pattern, body={"query": query, "size": 10_000})["hits"]["hits"]
+    return [hit["_source"] | {"_index": hit["_index"]} for hit in hits]
+
+
+def _count(client: OpenSearch, names: IndexNames) -> int:
+    client.indices.refresh(index=names.pattern)
+    return int(client.count(index=names.pattern)["count"])
+
+
+# ---- tests -----------------------------------------------------------------------------------------
+
+
+def test_job_reads_two_days_and_writes_every_output(job: JobRun) -> None:
+    report = job.report
+    assert report.ok, report.summary()
+    assert report.days == ["2026-01-31", "2026-02-01"]
+    assert job.bucket.events_in_previous_days_partition() > 0
+    assert report.events == len(job.events)
+    assert all(count > 0 for count in report.rows.values()), report.rows
+    assert sorted(report.documents.by_index) == [
+        f"{family}-{month}-{job.settings.index_suffix}"
+        for family in ("log-insights", "metrics-batch")
+        for month in ("2026.01", "2026.02")
+    ]
+
+
+def test_rollups_equal_the_reference(job: JobRun, opensearch_client: OpenSearch, names: IndexNames, spark: Any) -> None:
+    expected = reference_rollups(job.events)
+    documents = _search(opensearch_client, f"metrics-batch-*-{names.token}")
+    actual = {(d["granularity"], d["service"], d["log_group"], d["period_start"]): d for d in documents}
+    assert len(actual) == len(documents)  # no two documents for one period
+    assert_documents_equal(actual, expected)
+    for document in documents:  # monthly index of the period
+        assert document["_index"].startswith(
+            f"metrics-batch-{document['period_start'][:4]}.{document['period_start'][5:7]}"
+        )
+
+    from pyspark.sql import functions as F
+
+    parquet = spark.read.parquet(job.report.parquet_location)
+    rows = parquet.select("*", F.unix_millis("period_start").alias("start_ms")).collect()
+    from_parquet = {(r["granularity"], r["service"], r["log_group"], iso_utc(r["start_ms"])): r.asDict() for r in rows}
+    assert len(from_parquet) == len(rows)
+    assert_documents_equal(
+        from_parquet, {key: {k: v for k, v in fields.items() if k != "period_end"} for key, fields in expected.items()}
+    )
+    assert {(r["dt"], r["start_ms"] - r["start_ms"] % DAY_MS) for r in rows} == {
+        ("2026-01-31", 1_769_817_600_000),
+        ("2026-02-01", 1_769_904_000_000),
+    }
+
+
+def test_error_signatures_equal_the_reference(job: JobRun, opensearch_client: OpenSearch, names: IndexNames) -> None:
+    documents = _search(opensearch_client, f"log-insights-*-{names.token}", "error_signature")
+    actual = {(d["period_start"], d["signature_id"]): d for d in documents}
+    expected = reference_signatures(job.events)
+    assert_documents_equal(actual, expected)
+    signatures = {d["signature"] for d in documents}
+    assert "Timeout calling payment gateway after <num> ms (order <uuid>)" in signatures
+
+
+def test_slo_reports_equal_the_reference(job: JobRun, opensearch_client: OpenSearch, names: IndexNames) -> None:
+    documents = _search(opensearch_client, f"log-insights-*-{names.token}", "slo")
+    actual = {(d["period_start"], d["service"]): d for d in documents}
+    assert_documents_equal(actual, reference_slo(job.events))
+    checkout = [d for d in documents if d["service"] == "checkout"]
+    assert checkout and all(d["availability_target"] == 0.999 for d in checkout)
+
+
+def test_lambda_efficiency_equals_the_reference(job: JobRun, opensearch_client: OpenSearch, names: IndexNames) -> None:
+    documents = _search(opensearch_client, f"log-insights-*-{names.token}", "lambda_efficiency")
+    actual = {(d["period_start"], d["function"], d["memory_size_mb"]): d for d in documents}
+    assert_documents_equal(actual, reference_lambda(job.events))
+
+
+def test_corrupt_inputs_are_reported_and_do_not_stop_the_job(job: JobRun) -> None:
+    report = job.report
+    assert [c.uri for c in report.corrupt_files] == [job.bucket.corrupt_uri]
+    assert report.invalid_rows == {job.bucket.bad_lines_uri: 2}
+    assert report.invalid_examples == {job.bucket.bad_lines_uri: "{not json"}
+    summary = report.summary()
+    assert job.bucket.corrupt_uri in summary
+    assert job.bucket.bad_lines_uri in summary
+    state = json.loads((job.bucket.root / "_state" / "batch-bookmark.json").read_text())
+    assert state["files"]["events/dt=2026-02-01/hour=00/opsanalytics-logs-1-broken.gz"]["corrupt"] is True
+
+
+def test_reconcile_minute_counts_with_the_realtime_reference(job: JobRun, spark: Any) -> None:
+    inventory = DirectoryInventory(job.bucket.root)
+    start, end = START_MS + 5 * 60_000, START_MS + 20 * 60_000  # across midnight
+    batch = batch_minute_counts(spark, inventory, inventory.list_files("events/"), start, end)
+    realtime = reference_minute_counts(job.events, start, end)
+    assert len(realtime) >= 15 * 5
+    assert reconcile(batch, realtime) == []
+
+
+def test_second_run_does_no_work_and_full_rerun_writes_no_duplicates(
+    job: JobRun, spark: Any, opensearch_client: OpenSearch, names: IndexNames
+) -> None:
+    documents = _count(opensearch_client, names)
+    assert documents == job.report.documents.written
+
+    again = run_local_batch(job.settings, spark=spark)
+    assert again.files_new == 0
+    assert again.days == []
+    assert again.documents.written == 0
+
+    full = BatchSettings(**{**_fields(job.settings), "full": True})
+    rerun = run_local_batch(full, spark=spark)
+    assert rerun.ok
+    assert rerun.documents.written == job.report.documents.written
+    assert _count(opensearch_client, names) == documents
+    assert spark.read.parquet(job.report.parquet_location).count() == sum(
+        job.report.rows[name] for name in ("rollups_hour", "rollups_day")
+    )
+
+
+def test_new_file_recomputes_only_its_day(job: JobRun, spark: Any, tmp_path: Path) -> None:
+    root = tmp_path / "bucket"
+    shutil.copytree(job.bucket.root, root)
+    extra = b"".join(data for keys, data in _records(seed=23, minutes=1, start_ms=START_MS + 15 * 60_000))
+    (root / "events" / "dt=2026-02-01" / "hour=00" / "opsanalytics-logs-1-late.gz").write_bytes(gzip.compress(extra))
+    settings = BatchSettings(bucket=str(root), sink="none", slo_config=SLO_CONFIG)
+    report = run_local_batch(settings, spark=spark)
+    assert report.files_new == 1
+    assert report.days == ["2026-02-01"]
+
+    from pyspark.sql import functions as F
+
+    expected = reference_rollups(archive_events(root))
+    rows = spark.read.parquet(str(root / "curated" / "rollups")).select("*", F.unix_millis("period_start").alias("ms"))
+    actual = {(r["granularity"], r["service"], r["log_group"], iso_utc(r["ms"])): r.asDict() for r in rows.collect()}
+    assert_documents_equal(actual, {k: {"events": v["events"], "errors": v["errors"]} for k, v in expected.items()})
+
+
+def _fields(settings: BatchSettings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+
+
+def test_catalog_table_matches_the_parquet_schema(job: JobRun, spark: Any) -> None:
+    table = json.loads((project_root() / "glue" / "catalog" / "rollups_table.json").read_text())
+    descriptor = table["StorageDescriptor"]
+    root = job.bucket.root / "curated" / "rollups"
+    part = next(root.glob("granularity=*/dt=*/*.parquet"))
+    # the data files alone (no partition discovery): the columns the catalog must declare
+    written = [(f.name, f.dataType.simpleString()) for f in spark.read.parquet(f"file://{part}").schema.fields]
+    assert [(c["Name"], c["Type"]) for c in descriptor["Columns"]] == written
+    assert [c["Name"] for c in table["PartitionKeys"]] == [
+        part.parent.parent.name.split("=")[0],
+        part.parent.name.split("=")[0],
+    ]
+    assert descriptor["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    assert descriptor["Location"].endswith("/" + job.settings.curated_prefix)
+    assert table["Parameters"]["projection.granularity.values"] == "hour,day"
+
+
+def test_read_schema_covers_the_log_event_contract() -> None:
+    from opsanalytics.batch.transforms import CORRUPT_COLUMN, LOG_EVENT_SPARK_TYPES, log_event_schema
+
+    assert list(LOG_EVENT_SPARK_TYPES) == list(LogEvent.__annotations__)
+    assert log_event_schema().fieldNames() == [*LogEvent.__annotations__, CORRUPT_COLUMN]
+
+
+def test_connector_options_for_an_aws_domain() -> None:
+    from opsanalytics.batch.sinks import connector_options
+    from opsanalytics.opensearch import OpenSearchSettings
+
+    url = "https://search-ops-abc123.eu-west-1.es.amazonaws.com"
+    options = connector_options(OpenSearchSettings.from_env({"OPENSEARCH_URL": url}))
+    assert options["opensearch.nodes"] == "https://search-ops-abc123.eu-west-1.es.amazonaws.com"
+    assert options["opensearch.port"] == "443"
+    assert options["opensearch.aws.sigv4.enabled"] == "true"
+    assert options["opensearch.aws.sigv4.region"] == "eu-west-1"
+    assert options["opensearch.mapping.id"] == "doc_id"
+    assert options["opensearch.write.operation"] == "index"

@@ -1,0 +1,189 @@
+"""The batch job's pure Python: message signatures, SLO maths and configuration, settings, planning."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from opsanalytics.batch.inputs import (
+    DirectoryInventory,
+    InputFile,
+    NoBookmark,
+    StateFileBookmark,
+    days_touched,
+    find_corrupt_files,
+    gzip_problem,
+    plan_run,
+)
+from opsanalytics.batch.settings import BatchSettings, parse_time
+from opsanalytics.batch.signatures import normalise_message, signature_id
+from opsanalytics.batch.slo import (
+    SloConfig,
+    SloCounts,
+    SloObjective,
+    availability,
+    error_budget_remaining,
+    load_slo_config,
+    slo_report,
+)
+from opsanalytics.paths import project_root
+from opsanalytics.settings import SettingsError
+
+
+@pytest.mark.parametrize(
+    ("message", "signature"),
+    [
+        (
+            "Timeout calling payment gateway after 4200 ms (order 3f2b8c1e-5d4a-4b6f-a1e2-9c8d7e6f5a4b)",
+            "Timeout calling payment gateway after <num> ms (order <uuid>)",
+        ),
+        (
+            "Database connection refused: host db-17.internal port 5432",
+            "Database connection refused: host db-<num>.internal port <num>",
+        ),
+        ("Upstream returned 503 for request 9f86d081884c7d65", "Upstream returned <num> for request <hex>"),
+        ("pointer 0xDEADBEEF freed twice", "pointer <hex> freed twice"),
+        ("mail to jane.doe+x@example.co.uk bounced", "mail to <email> bounced"),
+        ("client 203.0.113.7:443 reset", "client <ip> reset"),
+        ("[ERROR]\t2026-01-01T10:00:00.123Z\tabc failed", "[ERROR] <ts> abc failed"),
+        ('10.0.0.1 - - [01/Jan/2026:10:00:00 +0000] "GET /x"', '<ip> - - [<ts>] "GET /x"'),
+        ("KeyError: 'customer_id'\nTraceback (most recent call last):\n  File x", "KeyError: 'customer_id'"),
+        ("deadbeef is a word, cafe too", "deadbeef is a word, cafe too"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_normalise_message(message: str | None, signature: str) -> None:
+    assert normalise_message(message) == signature
+
+
+def test_same_error_with_other_ids_has_one_signature() -> None:
+    a = normalise_message("KeyError: 'customer_id' while handling order 11111111-2222-4333-a444-555555555555")
+    b = normalise_message("KeyError: 'customer_id' while handling order 99999999-8888-4777-a666-555555555555")
+    assert a == b
+    assert signature_id(a) == signature_id(b)
+    assert len(signature_id(a)) == 24
+    assert signature_id(a) != signature_id(normalise_message("other"))
+
+
+def test_availability_and_error_budget() -> None:
+    assert availability(1000, 1) == pytest.approx(0.999)
+    assert availability(0, 0) is None
+    # target 99.5 %: budget 0.5 %; 0.1 % failed uses a fifth of it
+    assert error_budget_remaining(0.999, 0.995) == pytest.approx(0.8)
+    assert error_budget_remaining(0.995, 0.995) == pytest.approx(0.0)
+    assert error_budget_remaining(0.99, 0.995) == pytest.approx(-1.0)
+    assert error_budget_remaining(1.0, 0.995) == pytest.approx(1.0)
+    assert error_budget_remaining(None, 0.995) is None
+    with pytest.raises(ValueError, match="invalid counts"):
+        availability(1, 2)
+    with pytest.raises(ValueError, match="target"):
+        error_budget_remaining(0.9, 1.0)
+
+
+def test_slo_report() -> None:
+    report = slo_report(SloCounts(requests=2000, failed=4, timed=1000, fast=960), SloObjective(0.999, 500, 0.95))
+    assert report["availability"] == pytest.approx(0.998)
+    assert report["availability_met"] is False
+    assert report["error_budget_remaining"] == pytest.approx(-1.0)
+    assert report["latency_attainment"] == pytest.approx(0.96)
+    assert report["latency_met"] is True
+    assert report["latency_budget_remaining"] == pytest.approx(0.2)
+    empty = slo_report(SloCounts(0, 0, 0, 0), SloObjective())
+    assert empty["availability"] is None
+    assert empty["availability_met"] is None
+
+
+def test_slo_config_file_and_overrides(tmp_path: Path) -> None:
+    config = load_slo_config(project_root() / "config" / "slo.yaml")
+    assert config.for_service("checkout").availability_target == 0.999
+    assert config.for_service("checkout").latency_target == config.defaults.latency_target
+    assert config.for_service("unknown") == config.defaults
+    assert load_slo_config(None) == SloConfig()
+    bad = tmp_path / "slo.yaml"
+    bad.write_text("defaults:\n  availability_target: 1.5\n")
+    with pytest.raises(SettingsError, match="between 0 and 1"):
+        load_slo_config(bad)
+    bad.write_text("services:\n  a:\n    availabilty_target: 0.9\n")
+    with pytest.raises(SettingsError, match="unknown keys"):
+        load_slo_config(bad)
+
+
+def test_settings_from_job_arguments() -> None:
+    settings = BatchSettings.from_job_arguments(
+        {"bucket": "s3://archive", "from": "2026-01-01T10:30", "to": "2026-01-02T00:00Z", "sink": "none"}
+    )
+    assert settings.from_time == datetime(2026, 1, 1, 10, 30, tzinfo=UTC)
+    assert settings.range_days() == [date(2026, 1, 1)]
+    assert settings.uri("curated/rollups/") == "s3://archive/curated/rollups/"
+    with pytest.raises(SettingsError, match="--from and --to"):
+        BatchSettings.from_job_arguments({"bucket": "b", "from": "2026-01-01", "sink": "none"})
+    with pytest.raises(SettingsError, match="OpenSearch URL"):
+        BatchSettings.from_job_arguments({"bucket": "b"})
+    with pytest.raises(SettingsError, match="true or false"):
+        BatchSettings.from_job_arguments({"bucket": "b", "sink": "none", "full": "maybe"})
+    with pytest.raises(SettingsError, match="--sink must be one of"):
+        BatchSettings.from_job_arguments({"bucket": "b", "sink": "kafka"})
+    with pytest.raises(SettingsError, match="ISO-8601"):
+        parse_time("yesterday")
+
+
+def _file(key: str) -> InputFile:
+    return InputFile(key, f"file:///b/{key}", 10, 1)
+
+
+def test_plan_reads_the_previous_days_last_hour() -> None:
+    files = [
+        _file("events/dt=2026-01-31/hour=22/a.gz"),
+        _file("events/dt=2026-01-31/hour=23/b.gz"),
+        _file("events/dt=2026-02-01/hour=00/c.gz"),
+        _file("events/dt=2026-02-02/hour=05/d.ndjson"),
+        _file("events/stray.gz"),
+    ]
+    assert days_touched(files[1:2]) == {date(2026, 1, 31), date(2026, 2, 1)}
+    settings = BatchSettings(
+        bucket="/b", sink="none", from_time=parse_time("2026-02-01T06:00"), to_time=parse_time("2026-02-01T07:00")
+    )
+    plan = plan_run(settings, files, NoBookmark())
+    assert plan.days == [date(2026, 2, 1)]
+    assert [f.key for f in plan.files] == [files[1].key, files[2].key]
+    assert plan.new_files == []
+    assert [f.key for f in plan.unpartitioned] == ["events/stray.gz"]
+
+
+def test_state_file_bookmark(tmp_path: Path) -> None:
+    inventory = DirectoryInventory(tmp_path)
+    folder = tmp_path / "events" / "dt=2026-01-01" / "hour=10"
+    folder.mkdir(parents=True)
+    (folder / "a.gz").write_bytes(gzip.compress(b'{"x":1}\n'))
+    (folder / "b.ndjson").write_bytes(b'{"x":1}\n')
+    settings = BatchSettings(bucket=str(tmp_path), sink="none")
+    bookmark = StateFileBookmark(inventory)
+    files = inventory.list_files("events/")
+    assert [f.uri for f in files] == [f"file://{folder}/a.gz", f"file://{folder}/b.ndjson"]
+    plan = plan_run(settings, files, bookmark)
+    assert plan.days == [date(2026, 1, 1)]
+    bookmark.commit(plan.new_files, [])
+    assert plan_run(settings, inventory.list_files("events/"), bookmark).empty
+    (folder / "b.ndjson").write_bytes(b'{"x":1}\n{"x":2}\n')  # changed: new again
+    assert [f.key for f in bookmark.new_files(inventory.list_files("events/"))] == [
+        "events/dt=2026-01-01/hour=10/b.ndjson"
+    ]
+
+
+def test_gzip_problems_are_found(tmp_path: Path) -> None:
+    body = gzip.compress(b'{"x":1}\n' * 1000)
+    assert gzip_problem(io.BytesIO(body)) is None
+    assert gzip_problem(io.BytesIO(body[: len(body) // 2])) is not None
+    assert gzip_problem(io.BytesIO(b"plain text")) is not None
+    folder = tmp_path / "events" / "dt=2026-01-01" / "hour=10"
+    folder.mkdir(parents=True)
+    (folder / "good.gz").write_bytes(body)
+    (folder / "bad.gz").write_bytes(body[:-4])
+    inventory = DirectoryInventory(tmp_path)
+    found = find_corrupt_files(inventory, inventory.list_files("events/"))
+    assert [c.uri for c in found] == [f"file://{folder}/bad.gz"]
