@@ -89,3 +89,14 @@ def test_demo_command_prints_a_summary(tmp_path: Path, opensearch_url: str, caps
 def test_transform_command_reports_a_missing_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["transform", "--input", str(tmp_path / "nope"), "--bucket", str(tmp_path / "b")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_batch_job_reads_every_stored_event_and_indexes_its_reports(demo: tuple[DemoReport, Path]) -> None:
+    report, workdir = demo
+    assert report.batch is not None and report.batch.ok
+    assert report.batch.events == report.events_generated
+    assert not report.batch.corrupt_files
+    assert report.batch.documents.written == sum(
+        n for index, n in report.documents.items() if index.startswith(("metrics-batch-", "log-insights-"))
+    )
+    assert any((workdir / "bucket" / "curated" / "rollups").rglob("*.parquet"))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..cloudwatch import control_message_payload
 from ..engines import opensearch_node
@@ -22,6 +22,9 @@ from .kinesis import KinesisDriveReport, drive_metrics_directory
 from .lambda_runtime import LocalFunction
 from .realtime import RealtimeReport
 from .stream import read_stream, write_stream
+
+if TYPE_CHECKING:  # PySpark is imported only when the batch stage runs
+    from ..batch.job import BatchReport
 
 
 def _progress(message: str) -> None:
@@ -100,6 +103,7 @@ class DemoReport:
     transform: TransformStageReport | None = None
     realtime: RealtimeReport | None = None
     metrics: KinesisDriveReport | None = None
+    batch: BatchReport | None = None
     opensearch_url: str = ""
     documents: dict[str, int] = field(default_factory=dict)
     notifications: list[dict[str, Any]] = field(default_factory=list)
@@ -130,6 +134,8 @@ class DemoReport:
         if self.metrics is not None:
             lines.append("Metrics Lambda")
             lines.append("  " + self.metrics.summary())
+        if self.batch is not None:
+            lines.extend(self.batch.summary().splitlines())
         if self.documents:
             lines.append(f"OpenSearch ({self.opensearch_url})")
             lines.extend(f"  {index:<28}{count:>8} documents" for index, count in sorted(self.documents.items()))
@@ -144,6 +150,13 @@ class DemoReport:
 
 
 DEMO_INDEX_PREFIXES: Final = {"metrics": "metrics-realtime-demo-", "alerts": "alerts-demo-"}
+# The batch job names its indices <family>-<YYYY.MM>-<suffix>.
+DEMO_INDEX_SUFFIX: Final = "demo"
+DEMO_INDEX_PATTERNS: Final = (
+    *(f"{prefix}*" for prefix in DEMO_INDEX_PREFIXES.values()),
+    f"metrics-batch-*-{DEMO_INDEX_SUFFIX}",
+    f"log-insights-*-{DEMO_INDEX_SUFFIX}",
+)
 
 
 def _timed(report: DemoReport, stage: str, started: float) -> None:
@@ -161,14 +174,14 @@ def run_demo(
     keep_opensearch: bool = False,
 ) -> DemoReport:
     """Sample traffic → logs stream → Firehose transformer → bucket, and → Flink → metrics stream →
-    metrics Lambda → OpenSearch + alert outbox."""
+    metrics Lambda → OpenSearch + alert outbox; then the bucket → the batch job → OpenSearch + Parquet."""
     from ..samples import generate_sample_batches
 
     if workdir.exists():
         shutil.rmtree(workdir)
     stream_dir = workdir / "streams" / "logs"
     bucket = workdir / "bucket"
-    stages = 5
+    stages = 6
 
     started = time.perf_counter()
     _progress(f"[1/{stages}] generating {minutes} minutes of sample traffic → {stream_dir}")
@@ -203,8 +216,8 @@ def run_demo(
     try:
         client = create_client(OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": url}))
         apply_index_templates(client, replicas=0)
-        for prefix in DEMO_INDEX_PREFIXES.values():  # a fresh run: the demo's own indices only
-            client.indices.delete(index=f"{prefix}*", ignore_unavailable=True, allow_no_indices=True)
+        for pattern in DEMO_INDEX_PATTERNS:  # a fresh run: the demo's own indices only
+            client.indices.delete(index=pattern, ignore_unavailable=True, allow_no_indices=True)
         _timed(report, "opensearch", started)
 
         started = time.perf_counter()
@@ -228,14 +241,33 @@ def run_demo(
             )
         finally:
             function.close()
-        client.indices.refresh(index=",".join(f"{p}*" for p in DEMO_INDEX_PREFIXES.values()))
-        for prefix in DEMO_INDEX_PREFIXES.values():
-            counts = client.cat.indices(index=f"{prefix}*", format="json", h="index,docs.count")
-            for row in counts:
-                report.documents[row["index"]] = int(row["docs.count"])
         if report.outbox.exists():
             report.notifications = [json.loads(line) for line in report.outbox.read_text().splitlines() if line.strip()]
         _timed(report, "metrics lambda", started)
+
+        started = time.perf_counter()
+        _progress(f"[6/{stages}] batch analytics on Spark → OpenSearch + {bucket / 'curated'}")
+        from ..batch.settings import BatchSettings
+        from .batch import run_local_batch
+
+        slo_config = project_root() / "config" / "slo.yaml"
+        report.batch = run_local_batch(
+            BatchSettings(
+                bucket=str(bucket),
+                full=True,
+                sink="bulk",
+                opensearch_url=url,
+                index_suffix=DEMO_INDEX_SUFFIX,
+                slo_config=slo_config if slo_config.is_file() else None,
+            )
+        )
+        _timed(report, "batch (spark)", started)
+
+        client.indices.refresh(index=",".join(DEMO_INDEX_PATTERNS))
+        for pattern in DEMO_INDEX_PATTERNS:
+            counts = client.cat.indices(index=pattern, format="json", h="index,docs.count")
+            for row in counts:
+                report.documents[row["index"]] = int(row["docs.count"])
     finally:
         if stop_node is not None and not keep_opensearch:
             stop_node()
