@@ -122,11 +122,11 @@ def _entry_size(entry: dict[str, Any]) -> int:
     return len(json.dumps(entry, ensure_ascii=False).encode("utf-8"))
 
 
-def overflow_key(events_prefix: str, outcome: RecordOutcome) -> str:
-    """Deterministic key for an out-of-band record, so a Firehose retry overwrites instead of duplicating."""
-    keys = outcome.partition_keys or partition_keys_for(0)
-    digest = hashlib.sha256(outcome.record_id.encode("utf-8")).hexdigest()[:32]
-    return f"{events_prefix}dt={keys['dt']}/hour={keys['hour']}/overflow-{digest}.ndjson"
+def overflow_key(events_prefix: str, partition_keys: dict[str, str], record_ids: Sequence[str]) -> str:
+    """Deterministic key for records delivered out of band: Firehose retries a batch with the same records,
+    the same ones overflow again, and the retry overwrites the object instead of duplicating it."""
+    digest = hashlib.sha256("\n".join(record_ids).encode("utf-8")).hexdigest()[:32]
+    return f"{events_prefix}dt={partition_keys['dt']}/hour={partition_keys['hour']}/overflow-{digest}.ndjson"
 
 
 def fit_response(
@@ -141,7 +141,8 @@ def fit_response(
     minimal = [_entry_size({"recordId": o.record_id, "result": "ProcessingFailed", "data": ""}) for o in outcomes]
     used = len(_RESPONSE_PREFIX) + len(_RESPONSE_SUFFIX) + len(_ENTRY_SEPARATOR) * max(len(outcomes) - 1, 0)
     used += sum(minimal)
-    entries: list[dict[str, Any]] = []
+    entries: list[dict[str, Any] | None] = []
+    overflow: list[RecordOutcome] = []
     for outcome, reserved in zip(outcomes, minimal, strict=True):
         entry = outcome.response_entry()
         if outcome.result == "Ok":
@@ -151,14 +152,21 @@ def fit_response(
             size = _entry_size(entry) + len(data)
             entry["data"] = data
             if used + size - reserved > limit:
-                _deliver_out_of_band(outcome, sink, events_prefix)
-                entry = outcome.response_entry()
-                size = _entry_size(entry)
-        else:
-            size = _entry_size(entry)
-        used += size - reserved
+                overflow.append(outcome)
+                entries.append(None)  # answered once its out-of-band delivery is known
+                continue
+            used += size - reserved
         entries.append(entry)
-    response = {"records": entries}
+    _deliver_out_of_band(overflow, sink, events_prefix)
+    final: list[dict[str, Any]] = []
+    for outcome, decided, reserved in zip(outcomes, entries, minimal, strict=True):
+        if decided is not None:
+            final.append(decided)
+            continue
+        entry = outcome.response_entry()  # an out-of-band record: Dropped or ProcessingFailed by now
+        used += _entry_size(entry) - reserved
+        final.append(entry)
+    response = {"records": final}
     counts: dict[str, int] = dict.fromkeys(RESULTS, 0)
     for outcome in outcomes:
         counts[outcome.result] += 1
@@ -167,24 +175,41 @@ def fit_response(
     return BatchOutcome(records=list(outcomes), response=response, response_bytes=used, counts=counts)
 
 
-def _deliver_out_of_band(outcome: RecordOutcome, sink: ObjectSink | None, events_prefix: str) -> None:
-    if sink is None:
+def _deliver_out_of_band(overflow: Sequence[RecordOutcome], sink: ObjectSink | None, events_prefix: str) -> None:
+    """Write the records that do not fit to the events prefix, one object per partition (a PUT per record
+    would cost hundreds of S3 round trips per invocation); answer them Dropped, or ProcessingFailed if the
+    write is impossible, so Firehose keeps them in the error prefix."""
+    groups: dict[tuple[str, str], list[RecordOutcome]] = {}
+    for outcome in overflow:
+        keys = outcome.partition_keys or partition_keys_for(0)
+        groups.setdefault((keys["dt"], keys["hour"]), []).append(outcome)
+    for (dt, hour), members in groups.items():
+        if sink is None:
+            _fail(
+                members,
+                "response-size-limit",
+                "does not fit in the 6 MB Firehose response and no overflow bucket is configured",
+            )
+            continue
+        key = overflow_key(events_prefix, {"dt": dt, "hour": hour}, [o.record_id for o in members])
+        try:
+            # Uncompressed: compressing tens of MB would cost more CPU than the parsing did. Readers of
+            # events/ (Glue, Athena) pick the codec by file extension.
+            uri = sink.put_object(key, b"".join(o.data for o in members))
+        except Exception as exc:  # the error prefix is the fallback: the records are still kept
+            _fail(members, "overflow-write-failed", f"{type(exc).__name__}: {exc}")
+            continue
+        for outcome in members:
+            outcome.result = "Dropped"
+            outcome.reason = "delivered-out-of-band"
+            outcome.overflow_uri = uri
+
+
+def _fail(outcomes: Sequence[RecordOutcome], reason: str, detail: str) -> None:
+    for outcome in outcomes:
         outcome.result = "ProcessingFailed"
-        outcome.reason = "response-size-limit"
-        outcome.detail = "record does not fit in the 6 MB Firehose response and no overflow bucket is configured"
-        return
-    try:
-        # Uncompressed: compressing tens of MB would cost more CPU than the parsing did. Readers of events/
-        # (Glue, Athena) pick the codec by file extension.
-        uri = sink.put_object(overflow_key(events_prefix, outcome), outcome.data)
-    except Exception as exc:  # the error prefix is the fallback: the record is still kept
-        outcome.result = "ProcessingFailed"
-        outcome.reason = "overflow-write-failed"
-        outcome.detail = f"{type(exc).__name__}: {exc}"
-        return
-    outcome.result = "Dropped"
-    outcome.reason = "delivered-out-of-band"
-    outcome.overflow_uri = uri
+        outcome.reason = reason
+        outcome.detail = detail
 
 
 def transform_batch(
