@@ -52,6 +52,7 @@ unit: $(VENV)/.installed
 	$(VENV)/bin/pytest -m "not integration and not e2e and not container" tests
 
 integration: $(VENV)/.installed
+	scripts/install-chromium.sh
 	$(VENV)/bin/pytest -m integration tests
 
 e2e: $(VENV)/.installed
@@ -71,6 +72,7 @@ flink-zip: $(VENV)/.installed
 	$(VENV)/bin/python flink/build_zip.py
 
 test: lint typecheck template-checks flink-zip
+	scripts/install-chromium.sh
 	scripts/container-engine.sh
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest tests
 

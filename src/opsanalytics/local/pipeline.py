@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..cloudwatch import control_message_payload
+from ..dashboards.render import RenderReport, render_dashboard
 from ..engines import opensearch_node
 from ..opensearch import OpenSearchSettings, apply_index_templates, create_client
 from ..paths import project_root
@@ -104,6 +105,7 @@ class DemoReport:
     realtime: RealtimeReport | None = None
     metrics: KinesisDriveReport | None = None
     batch: BatchReport | None = None
+    dashboard: RenderReport | None = None
     opensearch_url: str = ""
     documents: dict[str, int] = field(default_factory=dict)
     notifications: list[dict[str, Any]] = field(default_factory=list)
@@ -144,6 +146,8 @@ class DemoReport:
             lines.append(f"Alerts ({len(self.notifications)} notifications in {self.outbox})")
             lines.append(f"  fired     {len(fired):>3}  {', '.join(fired)}")
             lines.append(f"  resolved  {len(resolved):>3}  {', '.join(resolved)}")
+        if self.dashboard is not None:
+            lines.append(self.dashboard.summary())
         lines.append("Time per stage")
         lines.extend(f"  {name:<20}{seconds:>9.2f} s" for name, seconds in self.stages.items())
         return "\n".join(lines)
@@ -152,6 +156,12 @@ class DemoReport:
 DEMO_INDEX_PREFIXES: Final = {"metrics": "metrics-realtime-demo-", "alerts": "alerts-demo-"}
 # The batch job names its indices <family>-<YYYY.MM>-<suffix>.
 DEMO_INDEX_SUFFIX: Final = "demo"
+DEMO_DASHBOARD_PATTERNS: Final = {
+    "realtime": f"{DEMO_INDEX_PREFIXES['metrics']}*",
+    "alerts": f"{DEMO_INDEX_PREFIXES['alerts']}*",
+    "batch": f"metrics-batch-*-{DEMO_INDEX_SUFFIX}",
+    "insights": f"log-insights-*-{DEMO_INDEX_SUFFIX}",
+}
 DEMO_INDEX_PATTERNS: Final = (
     *(f"{prefix}*" for prefix in DEMO_INDEX_PREFIXES.values()),
     f"metrics-batch-*-{DEMO_INDEX_SUFFIX}",
@@ -181,7 +191,7 @@ def run_demo(
         shutil.rmtree(workdir)
     stream_dir = workdir / "streams" / "logs"
     bucket = workdir / "bucket"
-    stages = 6
+    stages = 7
 
     started = time.perf_counter()
     _progress(f"[1/{stages}] generating {minutes} minutes of sample traffic → {stream_dir}")
@@ -268,6 +278,13 @@ def run_demo(
             counts = client.cat.indices(index=pattern, format="json", h="index,docs.count")
             for row in counts:
                 report.documents[row["index"]] = int(row["docs.count"])
+
+        started = time.perf_counter()
+        _progress(f"[7/{stages}] dashboard page → {workdir / 'dashboard.html'}")
+        report.dashboard = render_dashboard(
+            client, workdir / "dashboard.html", index_patterns=DEMO_DASHBOARD_PATTERNS, title="opsanalytics demo"
+        )
+        _timed(report, "dashboard", started)
     finally:
         if stop_node is not None and not keep_opensearch:
             stop_node()
