@@ -100,3 +100,14 @@ def test_batch_job_reads_every_stored_event_and_indexes_its_reports(demo: tuple[
         n for index, n in report.documents.items() if index.startswith(("metrics-batch-", "log-insights-"))
     )
     assert any((workdir / "bucket" / "curated" / "rollups").rglob("*.parquet"))
+
+
+def test_dashboard_page_draws_every_chart_from_the_demo_indices(demo: tuple[DemoReport, Path]) -> None:
+    report, workdir = demo
+    assert report.dashboard is not None and report.realtime is not None
+    assert report.dashboard.points >= len(report.realtime.windows)  # the error-rate chart has a point per window
+    assert report.dashboard.timeline_bars >= 1
+    assert all(rows > 0 for rows in report.dashboard.tables.values())
+    page = (workdir / "dashboard.html").read_text()
+    assert "checkout" in page and "checkout-error-rate" in page
+    assert "http://" not in page and "https://" not in page  # opens without network access
