@@ -1,0 +1,240 @@
+"""CloudFormation custom resource: the OpenSearch assets the pipeline writes and reads with.
+
+Create and Update apply the index templates (``Replicas``), the retention ISM policy (``RetentionDays``;
+skipped when the cluster has no ISM plugin) and the Dashboards saved objects of ``dashboards/*.ndjson``, and,
+on a domain whose fine-grained access control master user is this function's role, map the pipeline's IAM
+roles (``PipelineRoleArns``) to an OpenSearch role that may write the pipeline's indices.
+Index templates and the policy are compared by content hash first and saved objects are imported with
+``overwrite=true``, so running again changes nothing. Delete leaves the cluster alone: indices and dashboards
+outlive the stack.
+
+The cluster is ``OPENSEARCH_URL`` from the environment, or the ``OpenSearchUrl`` resource property when given.
+The assets come from ``assets/`` beside this file (copied there by this folder's Makefile at `sam build`),
+or from the checkout when run from the repository.
+
+The handler answers CloudFormation itself (a PUT to the pre-signed ``ResponseURL``, 10 s timeout) and
+returns the same response, which is what ``sam local invoke`` shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from opensearchpy import NotFoundError, OpenSearch, RequestError
+
+from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, apply_ism_policy, create_client
+from opsanalytics.paths import project_root
+
+logger = Logger()
+
+BUILT_ASSETS: Final = Path(__file__).resolve().parent / "assets"
+RESPONSE_TIMEOUT_SECONDS: Final = 10
+DEFAULT_PHYSICAL_ID: Final = "opsanalytics-opensearch-bootstrap"
+DASHBOARDS_IMPORT_PATH: Final = "/_dashboards/api/saved_objects/_import"
+SECURITY_API: Final = "/_plugins/_security/api"
+PIPELINE_ROLE: Final = "opsanalytics_pipeline"
+PIPELINE_ROLE_PERMISSIONS: Final = {
+    "description": "opsanalytics: the metrics function and the Glue job write the pipeline's indices",
+    "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
+    "index_permissions": [
+        {
+            "index_patterns": ["events-*", "metrics-realtime-*", "metrics-batch-*", "log-insights-*", "alerts-*"],
+            "allowed_actions": ["crud", "create_index", "indices_monitor", "indices:admin/mapping/put"],
+        }
+    ],
+}
+# CloudFormation refuses a response over 4 KB: keep Reason and Data well under it
+MAX_TEXT: Final = 600
+
+
+@dataclass(frozen=True, slots=True)
+class AssetPaths:
+    index_templates: Path
+    ism_policy: Path
+    dashboards: Path
+
+    @classmethod
+    def locate(cls) -> AssetPaths:
+        if BUILT_ASSETS.is_dir():
+            base = BUILT_ASSETS
+            return cls(base / "index-templates", base / "ism-policies" / "retention.json", base / "dashboards")
+        root = project_root()
+        return cls(
+            root / "opensearch" / "index-templates",
+            root / "opensearch" / "ism-policies" / "retention.json",
+            root / "dashboards",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapRequest:
+    """The resource properties, validated."""
+
+    settings: OpenSearchSettings
+    replicas: int
+    retention_days: int
+    pipeline_role_arns: tuple[str, ...] = ()
+    """IAM roles that write the pipeline's indices, mapped to `PIPELINE_ROLE` (fine-grained access control);
+    given only when this function's role is the domain's master user."""
+
+    @classmethod
+    def from_properties(cls, properties: Mapping[str, Any], env: Mapping[str, str]) -> BootstrapRequest:
+        url = str(properties.get("OpenSearchUrl") or "").strip()
+        settings = OpenSearchSettings.from_env({**env, "OPENSEARCH_URL": url} if url else env)
+        return cls(
+            settings=settings,
+            replicas=_int_property(properties, "Replicas", default=1, minimum=0),
+            retention_days=_int_property(properties, "RetentionDays", default=30, minimum=1),
+            pipeline_role_arns=tuple(str(arn) for arn in properties.get("PipelineRoleArns") or () if arn),
+        )
+
+
+def _int_property(properties: Mapping[str, Any], name: str, *, default: int, minimum: int) -> int:
+    raw = properties.get(name, default)  # CloudFormation passes every scalar as a string
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def import_saved_objects(client: OpenSearch, path: Path) -> str:
+    """POST one NDJSON export to the Dashboards import API (global tenant, overwriting)."""
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+            "Content-Type: application/ndjson\r\n\r\n"
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = client.transport.perform_request(
+        "POST",
+        DASHBOARDS_IMPORT_PATH,
+        params={"overwrite": "true"},
+        headers={
+            "osd-xsrf": "true",
+            "securitytenant": "global",
+            "content-type": f"multipart/form-data; boundary={boundary}",
+        },
+        body=body,
+    )
+    if not isinstance(response, dict) or not response.get("success"):
+        errors = response.get("errors") if isinstance(response, dict) else response
+        raise RuntimeError(f"saved objects import of {path.name} failed: {str(errors)[:MAX_TEXT]}")
+    return f"{path.name}: {response.get('successCount', 0)} objects"
+
+
+def import_dashboards(client: OpenSearch, exports: list[Path]) -> list[str]:
+    """Import the exports in order (index patterns before the visualisations that use them).
+
+    A bare OpenSearch node (the local engine) has no Dashboards behind ``/_dashboards``: it answers "no handler
+    found", and the saved objects are skipped rather than failing the templates and policy already applied.
+    """
+    imported = []
+    for path in exports:
+        try:
+            imported.append(import_saved_objects(client, path))
+        except (NotFoundError, RequestError) as exc:
+            if "no handler found" not in str(exc):
+                raise
+            return [f"skipped: no OpenSearch Dashboards behind {DASHBOARDS_IMPORT_PATH}"]
+    return imported
+
+
+def map_pipeline_roles(client: OpenSearch, role_arns: tuple[str, ...]) -> str:
+    """Create (or overwrite) `PIPELINE_ROLE` and map `role_arns` to it as backend roles."""
+    if not role_arns:
+        return "none"
+    try:
+        client.transport.perform_request("PUT", f"{SECURITY_API}/roles/{PIPELINE_ROLE}", body=PIPELINE_ROLE_PERMISSIONS)
+        client.transport.perform_request(
+            "PUT", f"{SECURITY_API}/rolesmapping/{PIPELINE_ROLE}", body={"backend_roles": list(role_arns)}
+        )
+    except (NotFoundError, RequestError) as exc:
+        if "no handler found" not in str(exc):
+            raise
+        return "skipped: no security plugin on this cluster"
+    return f"{PIPELINE_ROLE} mapped to {len(role_arns)} IAM roles"
+
+
+def bootstrap(request: BootstrapRequest, assets: AssetPaths) -> dict[str, str]:
+    """Apply every asset; the summary per kind of asset (the custom resource's Data)."""
+    client = create_client(request.settings)
+    roles = map_pipeline_roles(client, request.pipeline_role_arns)
+    templates = apply_index_templates(client, request.replicas, directory=assets.index_templates)
+    policy = apply_ism_policy(client, request.retention_days, path=assets.ism_policy)
+    exports = sorted(assets.dashboards.glob("*.ndjson")) if assets.dashboards.is_dir() else []
+    imported = import_dashboards(client, exports)
+    data = {
+        "IndexTemplates": ", ".join(f"{name}={status}" for name, status in templates.statuses().items()),
+        "IsmPolicy": "; ".join(str(change) for change in policy.changes),
+        "SavedObjects": "; ".join(imported) or "none",
+        "RoleMapping": roles,
+    }
+    return {key: value[:MAX_TEXT] for key, value in data.items()}
+
+
+def build_response(
+    event: Mapping[str, Any], status: str, physical_id: str, reason: str = "", data: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "Status": status,
+        "PhysicalResourceId": physical_id,
+        "StackId": event.get("StackId"),
+        "RequestId": event.get("RequestId"),
+        "LogicalResourceId": event.get("LogicalResourceId"),
+        "Data": dict(data or {}),
+    }
+    if reason:
+        response["Reason"] = reason[:MAX_TEXT]
+    return response
+
+
+def send_response(url: str, response: Mapping[str, Any]) -> bool:
+    """PUT the response to CloudFormation's pre-signed URL; False (logged) when that fails."""
+    if not url.startswith(("https://", "http://")):
+        logger.error("no usable ResponseURL; CloudFormation was not answered", extra={"url": url[:200]})
+        return False
+    body = json.dumps(response).encode()
+    # the pre-signed S3 URL is signed without a content type: send none
+    put = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": ""})  # noqa: S310
+    try:
+        with urllib.request.urlopen(put, timeout=RESPONSE_TIMEOUT_SECONDS) as reply:  # noqa: S310 (http(s) only)
+            logger.info("CloudFormation answered", extra={"status": response["Status"], "http_status": reply.status})
+            return True
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        logger.error("could not answer CloudFormation", extra={"error": str(exc), "status": response["Status"]})
+        return False
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request_type = event.get("RequestType")
+    physical_id = str(event.get("PhysicalResourceId") or DEFAULT_PHYSICAL_ID)
+    if request_type == "Delete":
+        response = build_response(event, "SUCCESS", physical_id, "indices and dashboards outlive the stack")
+    else:
+        try:
+            request = BootstrapRequest.from_properties(event.get("ResourceProperties") or {}, os.environ)
+            data = bootstrap(request, AssetPaths.locate())
+            logger.info("OpenSearch assets applied", extra={"request_type": request_type, **data})
+            response = build_response(event, "SUCCESS", physical_id, data=data)
+        except Exception as exc:  # any failure must reach CloudFormation, or the stack waits for an hour
+            logger.exception("OpenSearch bootstrap failed", extra={"request_type": request_type})
+            response = build_response(event, "FAILED", physical_id, f"{type(exc).__name__}: {exc}")
+    send_response(str(event.get("ResponseURL", "")), response)
+    return response

@@ -1,0 +1,322 @@
+"""The wiring of template.yaml: failure handling, encryption, least privilege and the pinned runtimes.
+
+The template is read with a YAML loader that keeps CloudFormation's short-form tags (``!Ref X`` becomes
+``{"Ref": "X"}``, ``!GetAtt A.B`` becomes ``{"Fn::GetAtt": ["A", "B"]}``), and, for the checks that need line
+numbers (a wildcard resource must carry a comment on its line), composed into YAML nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+TEMPLATE_TEXT = TEMPLATE_PATH.read_text()
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """SafeLoader with CloudFormation's short-form intrinsic functions."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node for !{suffix}", node.start_mark)
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
+
+
+CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+TEMPLATE: dict[str, Any] = yaml.load(TEMPLATE_TEXT, Loader=CloudFormationLoader)  # a SafeLoader subclass
+RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
+
+
+def resources_of(*types: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] in types}
+
+
+def properties(logical_id: str) -> dict[str, Any]:
+    props: dict[str, Any] = RESOURCES[logical_id].get("Properties", {})
+    return props
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def policy_statements(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Every IAM-style statement (a mapping with Effect and Action or NotAction) anywhere in `value`."""
+    if isinstance(value, dict):
+        if "Effect" in value and ("Action" in value or "NotAction" in value):
+            yield path, value
+        for key, item in value.items():
+            yield from policy_statements(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from policy_statements(item, (*path, str(index)))
+
+
+def is_key_policy(path: tuple[str, ...]) -> bool:
+    return len(path) > 3 and path[0] == "Resources" and path[2] == "Properties" and path[3] == "KeyPolicy"
+
+
+def refers_to(value: Any, logical_id: str) -> bool:
+    """Whether `value` is a Ref or GetAtt of `logical_id` (possibly under Fn::If)."""
+    if isinstance(value, dict):
+        if value.get("Ref") == logical_id:
+            return True
+        get_att = value.get("Fn::GetAtt")
+        if isinstance(get_att, list) and get_att and get_att[0] == logical_id:
+            return True
+        return any(refers_to(item, logical_id) for item in value.values())
+    if isinstance(value, list):
+        return any(refers_to(item, logical_id) for item in value)
+    return False
+
+
+# --- failure handling ------------------------------------------------------------------------------------------
+
+
+def kinesis_event_sources() -> list[tuple[str, dict[str, Any]]]:
+    sources = []
+    for name, resource in resources_of("AWS::Serverless::Function").items():
+        for event_name, event in (resource["Properties"].get("Events") or {}).items():
+            if event["Type"] == "Kinesis":
+                sources.append((f"{name}.{event_name}", event["Properties"]))
+    for name, resource in resources_of("AWS::Lambda::EventSourceMapping").items():
+        if "kinesis" in json.dumps(resource["Properties"].get("EventSourceArn")).lower():
+            sources.append((name, resource["Properties"]))
+    return sources
+
+
+def test_there_is_a_kinesis_event_source() -> None:
+    assert kinesis_event_sources()
+
+
+@pytest.mark.parametrize(("name", "source"), kinesis_event_sources(), ids=[n for n, _ in kinesis_event_sources()])
+def test_kinesis_event_sources_cannot_block_a_shard(name: str, source: dict[str, Any]) -> None:
+    assert "ReportBatchItemFailures" in source.get("FunctionResponseTypes", []), name
+    assert source.get("BisectBatchOnFunctionError") is True, name
+    on_failure = (source.get("DestinationConfig") or {}).get("OnFailure") or {}
+    assert on_failure.get("Destination"), f"{name}: no on-failure destination"
+    assert isinstance(source.get("MaximumRetryAttempts"), int), f"{name}: unbounded retries"
+    assert isinstance(source.get("MaximumRecordAgeInSeconds"), int), f"{name}: unbounded record age"
+
+
+# --- encryption at rest ----------------------------------------------------------------------------------------
+
+
+def test_buckets_are_encrypted() -> None:
+    buckets = resources_of("AWS::S3::Bucket")
+    assert buckets
+    for name, bucket in buckets.items():
+        rules = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("aws:kms", "AES256"), name
+
+
+def test_streams_are_encrypted_with_kms() -> None:
+    streams = resources_of("AWS::Kinesis::Stream")
+    assert streams
+    for name, stream in streams.items():
+        assert stream["Properties"]["StreamEncryption"]["EncryptionType"] == "KMS", name
+
+
+def test_topics_and_queues_are_encrypted() -> None:
+    for name, resource in resources_of("AWS::SNS::Topic", "AWS::SQS::Queue").items():
+        props = resource["Properties"]
+        assert props.get("KmsMasterKeyId") or props.get("SqsManagedSseEnabled"), f"{name} is not encrypted"
+
+
+def test_firehose_writes_with_the_data_key() -> None:
+    for name, stream in resources_of("AWS::KinesisFirehose::DeliveryStream").items():
+        s3 = stream["Properties"]["ExtendedS3DestinationConfiguration"]
+        assert refers_to(s3["EncryptionConfiguration"]["KMSEncryptionConfig"], "DataKey"), name
+        assert refers_to(s3["S3BackupConfiguration"]["EncryptionConfiguration"]["KMSEncryptionConfig"], "DataKey")
+
+
+# --- least privilege -------------------------------------------------------------------------------------------
+
+
+STATEMENTS = list(policy_statements(TEMPLATE))
+
+
+def test_policy_statements_are_found() -> None:
+    assert len(STATEMENTS) > 10
+
+
+@pytest.mark.parametrize(("path", "statement"), STATEMENTS, ids=["/".join(p) for p, _ in STATEMENTS])
+def test_no_statement_grants_every_action(path: tuple[str, ...], statement: dict[str, Any]) -> None:
+    for key in ("Action", "NotAction"):
+        assert "*" not in as_list(statement.get(key, [])), f"{'/'.join(path)}: {key} '*'"
+
+
+def _wildcard_resource_nodes(node: yaml.Node, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], int]]:
+    """(path, 0-based line) of every Resource whose value is or contains the scalar '*'."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in ("Resource", "NotResource"):
+                items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for item in items:
+                    if isinstance(item, yaml.ScalarNode) and item.value == "*":
+                        yield (*path, key), item.start_mark.line
+            yield from _wildcard_resource_nodes(value_node, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _wildcard_resource_nodes(item, (*path, str(index)))
+
+
+TEMPLATE_NODE = yaml.compose(TEMPLATE_TEXT, Loader=CloudFormationLoader)
+assert TEMPLATE_NODE is not None
+WILDCARD_RESOURCES = list(_wildcard_resource_nodes(TEMPLATE_NODE))
+
+
+@pytest.mark.parametrize(("path", "line"), WILDCARD_RESOURCES, ids=["/".join(p) for p, _ in WILDCARD_RESOURCES])
+def test_a_wildcard_resource_says_why(path: tuple[str, ...], line: int) -> None:
+    text = TEMPLATE_TEXT.splitlines()[line]
+    assert is_key_policy(path) or "#" in text, f"line {line + 1}: Resource '*' without a comment: {text.strip()}"
+    if "#" in text:
+        assert len(text.split("#", 1)[1].strip()) > 10, f"line {line + 1}: the comment does not say why"
+
+
+def test_the_subscription_role_is_assumed_only_for_the_subscribed_log_groups() -> None:
+    filters = resources_of("AWS::Logs::SubscriptionFilter")
+    assert filters
+    roles = {
+        name: role
+        for name, role in resources_of("AWS::IAM::Role").items()
+        if any(
+            "logs.amazonaws.com" in json.dumps(s.get("Principal"))
+            for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        )
+    }
+    assert roles
+    for name, role in roles.items():
+        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            conditions = statement.get("Condition") or {}
+            source_arns = [v["aws:SourceArn"] for v in conditions.values() if "aws:SourceArn" in v]
+            assert source_arns, f"{name}: trust without aws:SourceArn"
+            text = json.dumps(source_arns)
+            assert ":log-group:" in text, f"{name}: aws:SourceArn is not scoped to log groups"
+            assert "${AWS::AccountId}" in text, f"{name}: aws:SourceArn is not scoped to this account"
+    for name, subscription in filters.items():
+        assert any(refers_to(subscription["Properties"]["RoleArn"], role) for role in roles), name
+        assert refers_to(subscription["Properties"]["DestinationArn"], "LogsStream"), name
+
+
+# --- the pipeline's wiring -------------------------------------------------------------------------------------
+
+
+def test_firehose_reads_the_logs_stream_through_the_transformer_into_dt_hour_partitions() -> None:
+    (stream,) = resources_of("AWS::KinesisFirehose::DeliveryStream").values()
+    props = stream["Properties"]
+    assert refers_to(props["KinesisStreamSourceConfiguration"]["KinesisStreamARN"], "LogsStream")
+    s3 = props["ExtendedS3DestinationConfiguration"]
+    (processor,) = s3["ProcessingConfiguration"]["Processors"]
+    parameters = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
+    assert refers_to(parameters["LambdaArn"], "LogTransformerFunction")
+    assert 0.2 <= float(parameters["BufferSizeInMBs"]) <= 3
+    assert s3["DynamicPartitioningConfiguration"]["Enabled"] is True
+    assert s3["BufferingHints"]["SizeInMBs"] >= 64  # dynamic partitioning's minimum
+    assert "!{partitionKeyFromLambda:dt}" in s3["Prefix"]
+    assert "!{partitionKeyFromLambda:hour}" in s3["Prefix"]
+    assert s3["S3BackupMode"] == "Enabled"
+    assert s3["S3BackupConfiguration"]["Prefix"].startswith("raw/")
+
+
+def test_the_opensearch_bootstrap_reruns_when_its_assets_change() -> None:
+    (bootstrap,) = resources_of("Custom::OpenSearchBootstrap").values()
+    props = bootstrap["Properties"]
+    assert refers_to(props["ServiceToken"], "OpenSearchSetupFunction")
+    assert props["AssetsVersion"] == {"Ref": "OpenSearchSetupFunction.Version"}
+    function = RESOURCES["OpenSearchSetupFunction"]
+    assert function["Properties"].get("AutoPublishAlias"), "no version to follow without AutoPublishAlias"
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+    assert (ROOT / function["Properties"]["CodeUri"] / "Makefile").is_file()
+
+
+def test_the_glue_job_runs_glue_5_with_bookmarks() -> None:
+    jobs = resources_of("AWS::Glue::Job")
+    assert jobs
+    for name, job in jobs.items():
+        props = job["Properties"]
+        assert props["GlueVersion"] == "5.0", name
+        assert props["Command"]["Name"] == "glueetl", name
+        # a local path, which `sam deploy` uploads (AWS::Glue::Job Command.ScriptLocation is packaged)
+        assert (ROOT / props["Command"]["ScriptLocation"]).is_file(), name
+        assert props["DefaultArguments"]["--job-bookmark-option"] == "job-bookmark-enable", name
+        assert props.get("SecurityConfiguration"), name
+
+
+def test_the_catalog_table_is_the_one_in_glue_catalog() -> None:
+    expected = json.loads((ROOT / "glue" / "catalog" / "rollups_table.json").read_text())
+    (table,) = resources_of("AWS::Glue::Table").values()
+    actual = table["Properties"]["TableInput"]
+    location = actual["StorageDescriptor"].pop("Location")
+    assert location == {"Fn::Sub": expected["StorageDescriptor"].pop("Location")}
+    assert actual == expected
+
+
+def test_the_flink_application_runs_flink_1_20_with_the_local_property_groups() -> None:
+    applications = resources_of("AWS::KinesisAnalyticsV2::Application")
+    if not applications:
+        pytest.skip("no Managed Flink application in the template")
+    local = json.loads((ROOT / "flink" / "application_properties.json").read_text())
+    local_groups = {group["PropertyGroupId"]: group["PropertyMap"] for group in local}
+    for name, application in applications.items():
+        props = application["Properties"]
+        assert props["RuntimeEnvironment"] == "FLINK-1_20", name
+        groups = {
+            group["PropertyGroupId"]: group["PropertyMap"]
+            for group in props["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]
+        }
+        assert set(groups) == set(local_groups), name
+        run_options = "kinesis.analytics.flink.run.options"
+        assert groups[run_options] == local_groups[run_options], name
+        assert refers_to(groups["source"]["stream.arn"], "LogsStream"), name
+        assert refers_to(groups["sink"]["stream.arn"], "MetricsStream"), name
+
+
+def test_every_function_has_error_and_throttle_alarms() -> None:
+    alarmed: dict[str, set[str]] = {}
+    for alarm in resources_of("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if props.get("Namespace") != "AWS/Lambda":
+            continue
+        for dimension in props["Dimensions"]:
+            if dimension["Name"] == "FunctionName":
+                alarmed.setdefault(dimension["Value"]["Ref"], set()).add(props["MetricName"])
+    for name in resources_of("AWS::Serverless::Function"):
+        assert alarmed.get(name) == {"Errors", "Throttles"}, name
+
+
+def test_the_glue_job_installs_the_pinned_core_requirements() -> None:
+    """--additional-python-modules repeats src/requirements.txt (without the Lambda-only Powertools) and names
+    the wheel of the project's version: both drift silently otherwise."""
+    pins = {
+        line.split("#", 1)[0].strip().lower()
+        for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
+        if line.split("#", 1)[0].strip()
+    }
+    pins = {pin for pin in pins if not pin.startswith("aws-lambda-powertools")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (job,) = resources_of("AWS::Glue::Job").values()
+    template, _ = job["Properties"]["DefaultArguments"]["--additional-python-modules"]["Fn::Sub"]
+    modules = template.split(",")
+    assert modules[0] == f"${{Prefix}}{project['name']}-{project['version']}-py3-none-any.whl"
+    assert set(modules[1:]) == pins
