@@ -59,6 +59,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .local.pipeline import run_replay
+
+    start_ms = None
+    if args.start:
+        from .parsing import parse_timestamp
+
+        start_ms = parse_timestamp(args.start)
+        if start_ms is None:
+            raise ValueError(f"--start {args.start!r} is not an ISO-8601 time")
+    started = time.perf_counter()
+    report = run_replay(
+        args.paths,
+        args.workdir,
+        log_group=args.log_group,
+        start_ms=start_ms,
+        interval_ms=args.interval_ms,
+        opensearch_url=args.opensearch_url,
+        opensearch_port=args.opensearch_port,
+        keep_opensearch=args.keep_opensearch,
+    )
+    print(report.summary())
+    print(f"\ndone in {time.perf_counter() - started:.1f} s; outputs under {args.workdir}")
+    return 0
+
+
+def _add_opensearch_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--opensearch-url",
+        help="use this cluster (default: $OPENSEARCH_URL, else a local node started for the run)",
+    )
+    parser.add_argument("--opensearch-port", type=int, default=9200, help="port of the local node (default 9200)")
+    parser.add_argument(
+        "--keep-opensearch",
+        action="store_true",
+        help="leave the local node running afterwards (python -m opsanalytics.engines.opensearch_node stop)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="opsanalytics",
@@ -74,21 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
         "the local pipeline on real engines: logs stream → Firehose transformer → bucket directory, and logs "
         "stream → Flink → metrics stream → metrics Lambda → OpenSearch and alert notifications (outbox).",
     )
-    demo.add_argument(
-        "--opensearch-url",
-        help="use this cluster (default: $OPENSEARCH_URL, else a local node started for the run)",
-    )
-    demo.add_argument("--opensearch-port", type=int, default=9200, help="port of the local node (default 9200)")
-    demo.add_argument(
-        "--keep-opensearch",
-        action="store_true",
-        help="leave the local node running afterwards (python -m opsanalytics.engines.opensearch_node stop)",
-    )
+    _add_opensearch_args(demo)
     demo.add_argument(
         "--workdir", type=Path, default=Path(".local/demo"), help="where outputs go (default .local/demo)"
     )
     _add_samples_args(demo)
     demo.set_defaults(func=cmd_demo)
+
+    replay = sub.add_parser(
+        "replay",
+        help="your own log files through the local pipeline",
+        description="Pack your log files into CloudWatch Logs subscription payloads, as a subscription filter "
+        "would, and run them through the same stages as demo. Accepts plain text or JSON lines (one event per "
+        "line; lines starting with whitespace continue the previous event), CloudWatch Logs exports, and the "
+        "JSON of `aws logs filter-log-events`.",
+    )
+    replay.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="log files")
+    replay.add_argument("--log-group", help="log group to file them under (default /replay/<file name>)")
+    replay.add_argument("--start", help="time of the first line without a timestamp of its own (ISO-8601; default now)")
+    replay.add_argument(
+        "--interval-ms", type=int, default=100, help="spacing of lines without timestamps (default 100)"
+    )
+    replay.add_argument(
+        "--workdir", type=Path, default=Path(".local/replay"), help="where outputs go (default .local/replay)"
+    )
+    _add_opensearch_args(replay)
+    replay.set_defaults(func=cmd_replay)
 
     samples = sub.add_parser(
         "samples",

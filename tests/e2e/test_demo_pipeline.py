@@ -111,3 +111,21 @@ def test_dashboard_page_draws_every_chart_from_the_demo_indices(demo: tuple[Demo
     page = (workdir / "dashboard.html").read_text()
     assert "checkout" in page and "checkout-error-rate" in page
     assert "http://" not in page and "https://" not in page  # opens without network access
+
+
+def test_replay_of_your_own_logs_counts_every_line(tmp_path: Path, opensearch_url: str) -> None:
+    from opsanalytics.local.pipeline import run_replay
+
+    log = tmp_path / "service.log"
+    lines = [
+        f"2026-01-01T10:{i // 60:02d}:{i % 60:02d}Z {'ERROR' if i % 10 == 0 else 'INFO'} step {i}" for i in range(300)
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    report = run_replay([log], tmp_path / "replay", log_group="/ecs/my-service", opensearch_url=opensearch_url)
+    assert report.events_generated == 300
+    assert report.transform is not None and report.transform.events_stored == 300
+    assert report.realtime is not None and report.realtime.events_in_windows == 300
+    assert sum(w["errors"] for w in report.realtime.windows) == 30
+    assert {w["service"] for w in report.realtime.windows} == {"my-service"}
+    assert report.batch is not None and report.batch.events == 300
+    assert any(index.startswith("metrics-realtime-replay-") for index in report.documents)

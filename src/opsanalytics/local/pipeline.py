@@ -100,6 +100,8 @@ def run_transform_stage(
 class DemoReport:
     events_generated: int
     records_generated: int
+    source: str = "Sample traffic"
+    extra_records: str = "(+1 control message, +2 malformed records)"
     stages: dict[str, float] = field(default_factory=dict)
     transform: TransformStageReport | None = None
     realtime: RealtimeReport | None = None
@@ -124,9 +126,9 @@ class DemoReport:
 
     def summary(self) -> str:
         lines = [
-            "Sample traffic",
+            self.source,
             f"  log events          {self.events_generated:>10}",
-            f"  subscription records{self.records_generated:>10}  (+1 control message, +2 malformed records)",
+            f"  subscription records{self.records_generated:>10}  {self.extra_records}",
         ]
         if self.transform is not None:
             lines.append(self.transform.summary())
@@ -153,20 +155,34 @@ class DemoReport:
         return "\n".join(lines)
 
 
-DEMO_INDEX_PREFIXES: Final = {"metrics": "metrics-realtime-demo-", "alerts": "alerts-demo-"}
-# The batch job names its indices <family>-<YYYY.MM>-<suffix>.
-DEMO_INDEX_SUFFIX: Final = "demo"
-DEMO_DASHBOARD_PATTERNS: Final = {
-    "realtime": f"{DEMO_INDEX_PREFIXES['metrics']}*",
-    "alerts": f"{DEMO_INDEX_PREFIXES['alerts']}*",
-    "batch": f"metrics-batch-*-{DEMO_INDEX_SUFFIX}",
-    "insights": f"log-insights-*-{DEMO_INDEX_SUFFIX}",
-}
-DEMO_INDEX_PATTERNS: Final = (
-    *(f"{prefix}*" for prefix in DEMO_INDEX_PREFIXES.values()),
-    f"metrics-batch-*-{DEMO_INDEX_SUFFIX}",
-    f"log-insights-*-{DEMO_INDEX_SUFFIX}",
-)
+@dataclass(frozen=True)
+class LocalIndices:
+    """The indices of one local run (`demo` or `replay`): their names carry the tag, so a run replaces only
+    its own indices and never touches others on the cluster."""
+
+    tag: str
+
+    @property
+    def metrics_prefix(self) -> str:
+        return f"metrics-realtime-{self.tag}-"
+
+    @property
+    def alerts_prefix(self) -> str:
+        return f"alerts-{self.tag}-"
+
+    @property
+    def dashboard_patterns(self) -> dict[str, str]:
+        """Patterns per dashboard section; the batch job names its indices <family>-<YYYY.MM>-<tag>."""
+        return {
+            "realtime": f"{self.metrics_prefix}*",
+            "alerts": f"{self.alerts_prefix}*",
+            "batch": f"metrics-batch-*-{self.tag}",
+            "insights": f"log-insights-*-{self.tag}",
+        }
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return tuple(self.dashboard_patterns.values())
 
 
 def _timed(report: DemoReport, stage: str, started: float) -> None:
@@ -190,11 +206,9 @@ def run_demo(
     if workdir.exists():
         shutil.rmtree(workdir)
     stream_dir = workdir / "streams" / "logs"
-    bucket = workdir / "bucket"
-    stages = 7
 
     started = time.perf_counter()
-    _progress(f"[1/{stages}] generating {minutes} minutes of sample traffic → {stream_dir}")
+    _progress(f"[1/{STAGES}] generating {minutes} minutes of sample traffic → {stream_dir}")
     events = 0
     records: list[bytes] = [control_message_payload()]
     for batch in generate_sample_batches(minutes=minutes, scale=scale, seed=seed):
@@ -206,6 +220,81 @@ def run_demo(
     write_stream(stream_dir, records, records_per_file=2000)
     report = DemoReport(events_generated=events, records_generated=len(records) - 3)
     _timed(report, "samples", started)
+    return run_pipeline(
+        report,
+        workdir,
+        tag="demo",
+        opensearch_url=opensearch_url,
+        opensearch_port=opensearch_port,
+        keep_opensearch=keep_opensearch,
+    )
+
+
+def run_replay(
+    paths: list[Path],
+    workdir: Path,
+    *,
+    log_group: str | None = None,
+    start_ms: int | None = None,
+    interval_ms: int = 100,
+    opensearch_url: str | None = None,
+    opensearch_port: int = 9200,
+    keep_opensearch: bool = False,
+) -> DemoReport:
+    """The user's own log files, packed as a subscription filter would, through the same stages."""
+    from ..replay import read_log_file, subscription_payloads
+
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such log file: {', '.join(missing)}")
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    stream_dir = workdir / "streams" / "logs"
+    started = time.perf_counter()
+    _progress(f"[1/{STAGES}] packing {len(paths)} file(s) into subscription payloads → {stream_dir}")
+    start = int(time.time() * 1000) if start_ms is None else start_ms
+    records: list[bytes] = []
+    events = 0
+    for index, path in enumerate(paths):
+        replay = read_log_file(path, start_ms=start, interval_ms=interval_ms, file_index=index)
+        group = log_group or f"/replay/{path.stem}"
+        for stream, stream_events in replay.streams.items():
+            for payload, count in subscription_payloads(group, stream, stream_events):
+                records.append(payload)
+                events += count
+        _progress(f"  {path}: {replay.events} log events → log group {group}")
+    write_stream(stream_dir, records, records_per_file=2000)
+    report = DemoReport(
+        events_generated=events, records_generated=len(records), source="Replayed logs", extra_records=""
+    )
+    _timed(report, "pack", started)
+    return run_pipeline(
+        report,
+        workdir,
+        tag="replay",
+        opensearch_url=opensearch_url,
+        opensearch_port=opensearch_port,
+        keep_opensearch=keep_opensearch,
+    )
+
+
+STAGES: Final = 7
+
+
+def run_pipeline(
+    report: DemoReport,
+    workdir: Path,
+    *,
+    tag: str,
+    opensearch_url: str | None = None,
+    opensearch_port: int = 9200,
+    keep_opensearch: bool = False,
+) -> DemoReport:
+    """Stages 2 to 7 over the logs stream in ``workdir/streams/logs``."""
+    indices = LocalIndices(tag)
+    stream_dir = workdir / "streams" / "logs"
+    bucket = workdir / "bucket"
+    stages = STAGES
 
     started = time.perf_counter()
     _progress(f"[2/{stages}] Firehose transformer → {bucket}")
@@ -226,7 +315,7 @@ def run_demo(
     try:
         client = create_client(OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": url}))
         apply_index_templates(client, replicas=0)
-        for pattern in DEMO_INDEX_PATTERNS:  # a fresh run: the demo's own indices only
+        for pattern in indices.patterns:  # a fresh run: this run's own indices only
             client.indices.delete(index=pattern, ignore_unavailable=True, allow_no_indices=True)
         _timed(report, "opensearch", started)
 
@@ -237,8 +326,8 @@ def run_demo(
             "metrics_processor",
             environment={
                 "OPENSEARCH_URL": url,
-                "METRICS_INDEX_PREFIX": DEMO_INDEX_PREFIXES["metrics"],
-                "ALERTS_INDEX_PREFIX": DEMO_INDEX_PREFIXES["alerts"],
+                "METRICS_INDEX_PREFIX": indices.metrics_prefix,
+                "ALERTS_INDEX_PREFIX": indices.alerts_prefix,
                 "ALERT_RULES": str(project_root() / "config" / "alert-rules.yaml"),
                 "ALERT_OUTBOX": str(report.outbox),
                 "DASHBOARD_URL": f"{url}/_dashboards",
@@ -267,14 +356,14 @@ def run_demo(
                 full=True,
                 sink="bulk",
                 opensearch_url=url,
-                index_suffix=DEMO_INDEX_SUFFIX,
+                index_suffix=indices.tag,
                 slo_config=slo_config if slo_config.is_file() else None,
             )
         )
         _timed(report, "batch (spark)", started)
 
-        client.indices.refresh(index=",".join(DEMO_INDEX_PATTERNS))
-        for pattern in DEMO_INDEX_PATTERNS:
+        client.indices.refresh(index=",".join(indices.patterns))
+        for pattern in indices.patterns:
             counts = client.cat.indices(index=pattern, format="json", h="index,docs.count")
             for row in counts:
                 report.documents[row["index"]] = int(row["docs.count"])
@@ -282,7 +371,10 @@ def run_demo(
         started = time.perf_counter()
         _progress(f"[7/{stages}] dashboard page → {workdir / 'dashboard.html'}")
         report.dashboard = render_dashboard(
-            client, workdir / "dashboard.html", index_patterns=DEMO_DASHBOARD_PATTERNS, title="opsanalytics demo"
+            client,
+            workdir / "dashboard.html",
+            index_patterns=indices.dashboard_patterns,
+            title=f"opsanalytics {indices.tag}",
         )
         _timed(report, "dashboard", started)
     finally:

@@ -1,0 +1,55 @@
+"""Packing a user's own log files into subscription payloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from opsanalytics.cloudwatch import decode_subscription_payload
+from opsanalytics.replay import MAX_EVENTS_PER_PAYLOAD, read_log_file, subscription_payloads
+
+START = 1_767_261_600_000
+
+
+def test_text_lines_keep_their_own_time_and_stack_traces_stay_one_event(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text(
+        "2026-01-01T10:00:05Z ERROR sync failed\n"
+        "java.lang.IllegalStateException: pool exhausted\n"
+        "\tat com.example.Sync.run(Sync.java:88)\n"
+        "a line without a time\n"
+        '{"level":"INFO","msg":"json line","time":"2026-01-01T10:00:07Z"}\n'
+        "\n"
+    )
+    replay = read_log_file(log, start_ms=START, interval_ms=100)
+    events = replay.streams["app"]
+    assert [e["timestamp"] for e in events] == [START + 5000, START + 5100, START + 5200, START + 7000]
+    assert events[1]["message"].endswith("\n\tat com.example.Sync.run(Sync.java:88)")
+    assert len({e["id"] for e in events}) == 4
+
+
+def test_cli_json_output_keeps_streams_ids_and_times(tmp_path: Path) -> None:
+    export = tmp_path / "events.json"
+    export.write_text(
+        json.dumps(
+            {
+                "events": [
+                    {"logStreamName": "s1", "timestamp": START, "message": "a", "eventId": "1"},
+                    {"logStreamName": "s2", "timestamp": START + 1, "message": "b", "eventId": "2"},
+                ]
+            }
+        )
+    )
+    replay = read_log_file(export, start_ms=0)
+    assert {k: [e["id"] for e in v] for k, v in replay.streams.items()} == {"s1": ["1"], "s2": ["2"]}
+
+
+def test_payloads_respect_cloudwatch_batch_limits_and_decode_back() -> None:
+    events = [{"id": str(i), "timestamp": START + (i % 7), "message": f"line {i}"} for i in range(25_000)]
+    payloads = list(subscription_payloads("/replay/app", "app", events))
+    assert sum(count for _, count in payloads) == 25_000
+    assert all(count <= MAX_EVENTS_PER_PAYLOAD for _, count in payloads)
+    decoded = decode_subscription_payload(payloads[0][0], base64_encoded=False)
+    assert decoded.log_group == "/replay/app"
+    stamps = [e["timestamp"] for e in decoded.log_events]
+    assert stamps == sorted(stamps)
