@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .local.batch import add_batch_command
@@ -45,18 +46,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .local.pipeline import run_demo
 
     started = time.perf_counter()
-    report = run_demo(
-        args.workdir,
-        minutes=args.minutes,
-        scale=args.scale,
-        seed=args.seed,
-        opensearch_url=args.opensearch_url,
-        opensearch_port=args.opensearch_port,
-        keep_opensearch=args.keep_opensearch,
-    )
-    print(report.summary())
-    print(f"\ndone in {time.perf_counter() - started:.1f} s; outputs under {args.workdir}")
-    return 0
+    report = run_demo(args.workdir, minutes=args.minutes, scale=args.scale, seed=args.seed, **_opensearch_options(args))
+    return _finish(report.summary(), started, args.workdir)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -76,13 +67,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         log_group=args.log_group,
         start_ms=start_ms,
         interval_ms=args.interval_ms,
-        opensearch_url=args.opensearch_url,
-        opensearch_port=args.opensearch_port,
-        keep_opensearch=args.keep_opensearch,
+        **_opensearch_options(args),
     )
-    print(report.summary())
-    print(f"\ndone in {time.perf_counter() - started:.1f} s; outputs under {args.workdir}")
+    return _finish(report.summary(), started, args.workdir)
+
+
+def _finish(summary: str, started: float, workdir: Path) -> int:
+    print(summary)
+    print(f"\ndone in {time.perf_counter() - started:.1f} s; outputs under {workdir}")
     return 0
+
+
+def _opensearch_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "opensearch_url": args.opensearch_url,
+        "opensearch_port": args.opensearch_port,
+        "keep_opensearch": args.keep_opensearch,
+    }
 
 
 def _add_opensearch_args(parser: argparse.ArgumentParser) -> None:
