@@ -88,6 +88,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/bench_bulk.py
 	$(VENV)/bin/python bench/bench_metrics_processor.py
 	$(VENV)/bin/python bench/bench_batch.py
+	$(VENV)/bin/python bench/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

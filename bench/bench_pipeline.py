@@ -34,8 +34,16 @@ def main() -> int:
     wall = time.perf_counter() - started
     events = report.events_generated
     print(f"\n{events:,} log events, {report.records_generated:,} subscription records, scale {scale:.1f}")
+    windows = len(report.realtime.windows) if report.realtime else 0
     for stage, seconds in report.stages.items():
-        rate = f"{events / seconds:>12,.0f} events/s" if stage not in ("opensearch",) else " (node start-up)"
+        if stage == "opensearch":
+            rate = " (node start-up, templates)"
+        elif stage == "metrics lambda":
+            rate = f"{windows / seconds:>12,.0f} windows/s"
+        elif stage == "dashboard":
+            rate = " (queries and page)"
+        else:
+            rate = f"{events / seconds:>12,.0f} events/s"
         print(f"  {stage:<20}{seconds:>8.1f} s {rate}")
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
