@@ -18,14 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
-import socket
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from opensearchpy import OpenSearch, helpers
@@ -40,7 +36,6 @@ from opsanalytics.opensearch import (
     create_client,
     document_id,
 )
-from opsanalytics.paths import project_root
 
 SERVICES = [f"service-{n:02d}" for n in range(20)]
 START_MS = 1_767_261_600_000  # 2026-01-01T10:00:00Z
@@ -76,17 +71,6 @@ def metric_windows(count: int, seed: int = 1) -> list[tuple[str, dict[str, Any]]
         }
         docs.append((document_id(service, doc["log_group"], window_start), doc))
     return docs
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class Methods:
@@ -151,23 +135,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
 
-    home: Path | None = None
-    url = os.environ.get("OPENSEARCH_URL", "").strip()
-    try:
-        if not url:
-            opensearch_node.build()
-            base = project_root() / ".local" / "bench-opensearch"
-            base.mkdir(parents=True, exist_ok=True)
-            home = Path(tempfile.mkdtemp(prefix="node-", dir=base))
-            http_port, transport_port = free_ports(2)
-            started = time.monotonic()
-            url = opensearch_node.start(port=http_port, home=home, transport_port=transport_port)
-            print(f"node start-up: {time.monotonic() - started:.1f}s to healthy (fresh home, built classpath)")
+    with opensearch_node.cluster_url("bench-opensearch") as url:
         run(url, args)
-    finally:
-        if home is not None:
-            opensearch_node.stop(home)
-            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

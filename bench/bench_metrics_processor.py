@@ -17,7 +17,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -37,17 +36,6 @@ from opsanalytics.paths import project_root
 
 START_MS = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 RULES = project_root() / "config" / "alert-rules.yaml"
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def iso(epoch_ms: int) -> str:
@@ -124,49 +112,36 @@ def main() -> int:
     if args.services < 3:
         parser.error("--services must be at least 3")
 
-    home: Path | None = None
-    url = os.environ.get("OPENSEARCH_URL", "").strip()
     workdir = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
     try:
-        if not url:
-            opensearch_node.build()
-            base = project_root() / ".local" / "bench-opensearch"
-            base.mkdir(parents=True, exist_ok=True)
-            home = Path(tempfile.mkdtemp(prefix="node-", dir=base))
-            http_port, transport_port = free_ports(2)
-            started = time.monotonic()
-            url = opensearch_node.start(port=http_port, home=home, transport_port=transport_port)
-            print(f"node start-up: {time.monotonic() - started:.1f}s to healthy")
-        client = create_client(OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": url}))
-        apply_index_templates(client, replicas=0)
-        documents = windows(args.services, args.minutes)
-        print(
-            f"{len(documents)} windows ({args.services} services x {args.minutes} minutes), "
-            f"batches of {args.batch_size}, {args.rounds} rounds + warm-up"
-        )
-        run(
-            url, documents[: args.batch_size * 5], args.batch_size, alerts=True, workdir=workdir, client=client
-        )  # warm-up
-        results: dict[bool, list[tuple[float, float, int]]] = {False: [], True: []}
-        for round_number in range(args.rounds):
-            for alerts in (False, True) if round_number % 2 == 0 else (True, False):
-                results[alerts].append(
-                    run(url, documents, args.batch_size, alerts=alerts, workdir=workdir, client=client)
-                )
-        for alerts, label in ((False, "index only"), (True, "index + alert rules")):
-            rates = [r[0] for r in results[alerts]]
-            per_call = statistics.median(r[1] for r in results[alerts])
-            notifications = results[alerts][-1][2]
+        with opensearch_node.cluster_url("bench-opensearch") as url:
+            client = create_client(OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": url}))
+            apply_index_templates(client, replicas=0)
+            documents = windows(args.services, args.minutes)
             print(
-                f"{label:<20} {statistics.median(rates):>8,.0f} windows/s (min {min(rates):,.0f}, "
-                f"max {max(rates):,.0f})  {per_call:6.1f} ms/invocation  notifications {notifications}"
+                f"{len(documents)} windows ({args.services} services x {args.minutes} minutes), "
+                f"batches of {args.batch_size}, {args.rounds} rounds + warm-up"
             )
-        client.close()
+            run(
+                url, documents[: args.batch_size * 5], args.batch_size, alerts=True, workdir=workdir, client=client
+            )  # warm-up
+            results: dict[bool, list[tuple[float, float, int]]] = {False: [], True: []}
+            for round_number in range(args.rounds):
+                for alerts in (False, True) if round_number % 2 == 0 else (True, False):
+                    results[alerts].append(
+                        run(url, documents, args.batch_size, alerts=alerts, workdir=workdir, client=client)
+                    )
+            for alerts, label in ((False, "index only"), (True, "index + alert rules")):
+                rates = [r[0] for r in results[alerts]]
+                per_call = statistics.median(r[1] for r in results[alerts])
+                notifications = results[alerts][-1][2]
+                print(
+                    f"{label:<20} {statistics.median(rates):>8,.0f} windows/s (min {min(rates):,.0f}, "
+                    f"max {max(rates):,.0f})  {per_call:6.1f} ms/invocation  notifications {notifications}"
+                )
+            client.close()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        if home is not None:
-            opensearch_node.stop(home)
-            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import base64
-import contextlib
 import json
-import os
-import shutil
-import socket
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +13,6 @@ import pytest
 from opsanalytics.cloudwatch import encode_subscription_payload
 from opsanalytics.engines import opensearch_node
 from opsanalytics.local.lambda_runtime import LocalLambdaContext
-from opsanalytics.paths import project_root
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
@@ -37,21 +30,7 @@ def load_event() -> Callable[[str], dict[str, Any]]:
     return load
 
 
-# A real OpenSearch for the integration and container layers: ``OPENSEARCH_URL`` points the tests at a running
-# cluster; without it the session starts the local OpenSearch 2.19 node on free ports, with a fresh home under
-# ``.local/test-opensearch/``, and stops it and removes the home when the session ends (also on failure).
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on right now, distinct (the sockets stay bound until all are chosen)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
-def _stop_node(home: Path) -> None:
-    opensearch_node.stop(home)
-    shutil.rmtree(home, ignore_errors=True)
+free_ports = opensearch_node.free_ports
 
 
 @pytest.fixture
@@ -62,20 +41,11 @@ def unused_port() -> int:
 
 @pytest.fixture(scope="session")
 def opensearch_url() -> Iterator[str]:
-    given = os.environ.get("OPENSEARCH_URL", "").strip()
-    if given:
-        yield given.rstrip("/")
-        return
-    base = project_root() / ".local" / "test-opensearch"
-    base.mkdir(parents=True, exist_ok=True)
-    home = Path(tempfile.mkdtemp(prefix="node-", dir=base))
-    # also when the session is interrupted before fixture teardown runs; stopping twice is harmless
-    atexit.register(_stop_node, home)
-    http_port, transport_port = free_ports(2)
-    try:
-        yield opensearch_node.start(port=http_port, home=home, wait_seconds=180, transport_port=transport_port)
-    finally:
-        _stop_node(home)
+    """A real OpenSearch for the integration, e2e and container layers: ``OPENSEARCH_URL``, or the local
+    OpenSearch 2.19 node on free ports with a fresh home under ``.local/test-opensearch/``, stopped and removed
+    when the session ends (also on failure)."""
+    with opensearch_node.cluster_url("test-opensearch") as url:
+        yield url
 
 
 def cloudwatch_record(

@@ -11,17 +11,21 @@ Standard library only (plus ``opsanalytics.paths``).
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -310,6 +314,42 @@ def status(home: Path = DEFAULT_HOME) -> NodeStatus:
     port = _read_int(home / PORT_FILE) or DEFAULT_PORT
     url = f"http://{HOST}:{port}"
     return NodeStatus(True, pid, url, health(url), _version(url), rss_mb(pid))
+
+
+def free_ports(count: int) -> list[int]:
+    """Loopback ports nothing listens on right now, distinct (each socket stays bound until all are chosen)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _stop_and_remove(home: Path) -> None:
+    stop(home)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def cluster_url(scratch: str, *, wait_seconds: float = 180) -> Iterator[str]:
+    """``OPENSEARCH_URL`` if set; else a fresh node on free ports with its home under ``.local/<scratch>/``,
+    stopped and removed on exit (also on errors, and at interpreter exit if the exit is abrupt)."""
+    given = os.environ.get("OPENSEARCH_URL", "").strip()
+    if given:
+        yield given.rstrip("/")
+        return
+    base = project_root() / ".local" / scratch
+    base.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="node-", dir=base))
+    atexit.register(_stop_and_remove, home)  # stopping twice is harmless
+    http_port, transport_port = free_ports(2)
+    try:
+        started = time.monotonic()
+        url = start(port=http_port, home=home, wait_seconds=wait_seconds, transport_port=transport_port)
+        print(f"opensearch-node: healthy {time.monotonic() - started:.1f} s after start", file=sys.stderr)
+        yield url
+    finally:
+        _stop_and_remove(home)
 
 
 def main(argv: list[str] | None = None) -> int:
