@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -303,9 +304,7 @@ def run_pipeline(
 
     started = time.perf_counter()
     _progress(f"[3/{stages}] realtime metrics on Flink → {workdir / 'streams' / 'metrics'}")
-    from .realtime import run_realtime
-
-    report.realtime = run_realtime(stream_dir, workdir / "streams" / "metrics")
+    report.realtime = run_realtime_isolated(stream_dir, workdir / "streams" / "metrics")
     _timed(report, "realtime (flink)", started)
 
     started = time.perf_counter()
@@ -381,6 +380,15 @@ def run_pipeline(
         if stop_node is not None and not keep_opensearch:
             stop_node()
     return report
+
+
+def run_realtime_isolated(input_dir: Path, output: Path) -> RealtimeReport:
+    """The Flink stage in a fresh interpreter. PyFlink leaves gRPC threads running in the process that ran
+    it, and a later fork in that process (Spark starting its JVM, in the batch stage) can then fail."""
+    from .realtime import run_realtime
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(run_realtime, (input_dir, output))
 
 
 def _opensearch(url: str | None, port: int) -> tuple[str, Callable[[], object] | None]:
