@@ -116,10 +116,26 @@ def download_wheels(directory: Path) -> None:
         )
 
 
+# Entries carry a fixed time and mode, so the same inputs give the same bytes: the deploy uploads the zip under
+# its content hash, and an unchanged build must not look like a new application version.
+FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    entry = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
+    entry.external_attr = 0o644 << 16
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(entry, data)
+
+
+def _add_file(archive: zipfile.ZipFile, path: Path, name: str) -> None:
+    _write(archive, name, path.read_bytes())
+
+
 def _add_tree(archive: zipfile.ZipFile, source: Path, prefix: str) -> None:
     for path in sorted(source.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
-            archive.write(path, f"{prefix}/{path.relative_to(source).as_posix()}")
+            _add_file(archive, path, f"{prefix}/{path.relative_to(source).as_posix()}")
 
 
 def build_zip(output: Path, *, jar: Path, wheel_dir: Path) -> Path:
@@ -130,10 +146,11 @@ def build_zip(output: Path, *, jar: Path, wheel_dir: Path) -> Path:
         tempfile.TemporaryDirectory() as scratch,
         zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive,
     ):
-        archive.write(ROOT / "flink" / "main.py", "main.py")
-        archive.write(ROOT / "flink" / "application_properties.json", "application_properties.json")
-        archive.write(jar, "lib/pyflink-dependencies.jar")
-        archive.writestr("connector.json", json.dumps({"generation": generation, "artifact": CONNECTORS[generation]}))
+        _add_file(archive, ROOT / "flink" / "main.py", "main.py")
+        _add_file(archive, ROOT / "flink" / "application_properties.json", "application_properties.json")
+        _add_file(archive, jar, "lib/pyflink-dependencies.jar")
+        connector = {"generation": generation, "artifact": CONNECTORS[generation]}
+        _write(archive, "connector.json", json.dumps(connector).encode())
         _add_tree(archive, PACKAGE, "python-deps/opsanalytics")
         for name in VENDORED:
             wheels = sorted(wheel_dir.glob(f"{name}-*.whl"))

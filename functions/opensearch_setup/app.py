@@ -18,10 +18,7 @@ returns the same response, which is what ``sam local invoke`` shows.
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,13 +29,13 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from opensearchpy import NotFoundError, OpenSearch, RequestError
 
+from opsanalytics.custom_resource import MAX_TEXT, answer, build_response
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, apply_ism_policy, create_client
 from opsanalytics.paths import project_root
 
 logger = Logger()
 
 BUILT_ASSETS: Final = Path(__file__).resolve().parent / "assets"
-RESPONSE_TIMEOUT_SECONDS: Final = 10
 DEFAULT_PHYSICAL_ID: Final = "opsanalytics-opensearch-bootstrap"
 DASHBOARDS_IMPORT_PATH: Final = "/_dashboards/api/saved_objects/_import"
 SECURITY_API: Final = "/_plugins/_security/api"
@@ -53,8 +50,6 @@ PIPELINE_ROLE_PERMISSIONS: Final = {
         }
     ],
 }
-# CloudFormation refuses a response over 4 KB: keep Reason and Data well under it
-MAX_TEXT: Final = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,39 +183,6 @@ def bootstrap(request: BootstrapRequest, assets: AssetPaths) -> dict[str, str]:
     return {key: value[:MAX_TEXT] for key, value in data.items()}
 
 
-def build_response(
-    event: Mapping[str, Any], status: str, physical_id: str, reason: str = "", data: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "Status": status,
-        "PhysicalResourceId": physical_id,
-        "StackId": event.get("StackId"),
-        "RequestId": event.get("RequestId"),
-        "LogicalResourceId": event.get("LogicalResourceId"),
-        "Data": dict(data or {}),
-    }
-    if reason:
-        response["Reason"] = reason[:MAX_TEXT]
-    return response
-
-
-def send_response(url: str, response: Mapping[str, Any]) -> bool:
-    """PUT the response to CloudFormation's pre-signed URL; False (logged) when that fails."""
-    if not url.startswith(("https://", "http://")):
-        logger.error("no usable ResponseURL; CloudFormation was not answered", extra={"url": url[:200]})
-        return False
-    body = json.dumps(response).encode()
-    # the pre-signed S3 URL is signed without a content type: send none
-    put = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": ""})  # noqa: S310
-    try:
-        with urllib.request.urlopen(put, timeout=RESPONSE_TIMEOUT_SECONDS) as reply:  # noqa: S310 (http(s) only)
-            logger.info("CloudFormation answered", extra={"status": response["Status"], "http_status": reply.status})
-            return True
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        logger.error("could not answer CloudFormation", extra={"error": str(exc), "status": response["Status"]})
-        return False
-
-
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_type = event.get("RequestType")
@@ -236,5 +198,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         except Exception as exc:  # any failure must reach CloudFormation, or the stack waits for an hour
             logger.exception("OpenSearch bootstrap failed", extra={"request_type": request_type})
             response = build_response(event, "FAILED", physical_id, f"{type(exc).__name__}: {exc}")
-    send_response(str(event.get("ResponseURL", "")), response)
-    return response
+    return answer(event, response, logger)

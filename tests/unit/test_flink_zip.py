@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -67,6 +68,22 @@ def test_zip_layout_from_a_jar_and_a_wheel(tmp_path: Path) -> None:
     assert_layout(output)
     with zipfile.ZipFile(output) as archive:
         assert json.loads(archive.read("connector.json"))["generation"] == 4
+
+
+def test_the_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
+    """The deploy uploads the zip under its content hash: a rebuild of unchanged inputs is the same object."""
+    build_zip = _build_zip_module()
+    jar = tmp_path / "pyflink-dependencies.jar"
+    with zipfile.ZipFile(jar, "w") as archive:
+        archive.writestr(build_zip.LEGACY_CONNECTOR_CLASS, b"")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "orjson-3.13.0-cp311-cp311-manylinux_2_17_x86_64.whl", "w") as wheel:
+        wheel.writestr("orjson/__init__.py", "")
+    first = build_zip.build_zip(tmp_path / "first.zip", jar=jar, wheel_dir=wheels).read_bytes()
+    os.utime(jar, (1_600_000_000, 1_600_000_000))  # another time, the same content
+    second = build_zip.build_zip(tmp_path / "second.zip", jar=jar, wheel_dir=wheels).read_bytes()
+    assert first == second
 
 
 @pytest.mark.skipif(not BUILT_ZIP.is_file(), reason="build it with `python flink/build_zip.py`")

@@ -44,6 +44,7 @@ CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 TEMPLATE: dict[str, Any] = yaml.load(TEMPLATE_TEXT, Loader=CloudFormationLoader)  # a SafeLoader subclass
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
+PARAMETERS: dict[str, dict[str, Any]] = TEMPLATE["Parameters"]
 
 
 def resources_of(*types: str) -> dict[str, dict[str, Any]]:
@@ -194,10 +195,8 @@ def test_a_wildcard_resource_says_why(path: tuple[str, ...], line: int) -> None:
         assert len(text.split("#", 1)[1].strip()) > 10, f"line {line + 1}: the comment does not say why"
 
 
-def test_the_subscription_role_is_assumed_only_for_the_subscribed_log_groups() -> None:
-    filters = resources_of("AWS::Logs::SubscriptionFilter")
-    assert filters
-    roles = {
+def _cloudwatch_logs_roles() -> dict[str, dict[str, Any]]:
+    return {
         name: role
         for name, role in resources_of("AWS::IAM::Role").items()
         if any(
@@ -205,6 +204,10 @@ def test_the_subscription_role_is_assumed_only_for_the_subscribed_log_groups() -
             for s in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         )
     }
+
+
+def test_the_subscription_role_is_assumed_only_by_cloudwatch_logs_of_this_account_and_region() -> None:
+    roles = _cloudwatch_logs_roles()
     assert roles
     for name, role in roles.items():
         for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
@@ -214,9 +217,66 @@ def test_the_subscription_role_is_assumed_only_for_the_subscribed_log_groups() -
             text = json.dumps(source_arns)
             assert ":log-group:" in text, f"{name}: aws:SourceArn is not scoped to log groups"
             assert "${AWS::AccountId}" in text, f"{name}: aws:SourceArn is not scoped to this account"
-    for name, subscription in filters.items():
-        assert any(refers_to(subscription["Properties"]["RoleArn"], role) for role in roles), name
-        assert refers_to(subscription["Properties"]["DestinationArn"], "LogsStream"), name
+            assert "${AWS::Region}" in text, f"{name}: aws:SourceArn is not scoped to this region"
+            source_accounts = [v["aws:SourceAccount"] for v in conditions.values() if "aws:SourceAccount" in v]
+            assert source_accounts == [{"Ref": "AWS::AccountId"}], f"{name}: trust without aws:SourceAccount"
+
+
+def test_only_the_subscriptions_function_passes_the_subscription_role_and_only_to_cloudwatch_logs() -> None:
+    roles = _cloudwatch_logs_roles()
+    passers = []
+    for path, statement in STATEMENTS:
+        if "iam:PassRole" not in as_list(statement["Action"]):
+            continue
+        assert statement["Effect"] == "Allow"
+        assert any(refers_to(statement["Resource"], role) for role in roles), f"{'/'.join(path)}: PassRole of what?"
+        passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
+        assert passed_to == "logs.amazonaws.com", "/".join(path)
+        passers.append(path[1])
+    assert passers == ["LogSubscriptionsFunction"]
+    (subscriptions,) = resources_of("Custom::LogSubscriptions").values()
+    props = subscriptions["Properties"]
+    assert refers_to(props["ServiceToken"], "LogSubscriptionsFunction")
+    assert any(refers_to(props["RoleArn"], role) for role in roles)
+    assert refers_to(props["DestinationArn"], "LogsStream")
+    assert props["LogGroupNames"] == {"Ref": "LogGroupNames"}, "every listed log group, not a fixed number of slots"
+    assert not resources_of("AWS::Logs::SubscriptionFilter"), "subscriptions are the custom resource's"
+
+
+def _guard_patterns() -> list[str]:
+    (subscriptions,) = resources_of("Custom::LogSubscriptions").values()
+    return [p["Fn::Sub"] if isinstance(p, dict) else p for p in subscriptions["Properties"]["PipelineLogGroups"]]
+
+
+def _log_group_name(resource: dict[str, Any]) -> str:
+    name = resource["Properties"]["LogGroupName"]
+    return str(name["Fn::Sub"] if isinstance(name, dict) else name)
+
+
+def test_the_recursion_guard_covers_every_log_group_of_the_stack() -> None:
+    """The pipeline's own log groups are never subscribed: each log group the template creates falls under one of
+    the custom resource's PipelineLogGroups, and every function logs to one of those log groups."""
+    patterns = _guard_patterns()
+    assert "/aws-glue/*" in patterns, "the Glue job's log groups"
+    log_groups = resources_of("AWS::Logs::LogGroup")
+    for name, log_group in log_groups.items():
+        group = _log_group_name(log_group)
+        assert any(group.startswith(p[:-1]) if p.endswith("*") else group == p for p in patterns), (
+            f"{name} ({group}) is not in PipelineLogGroups"
+        )
+    for name, function in resources_of("AWS::Serverless::Function").items():
+        target = function["Properties"]["LoggingConfig"]["LogGroup"]
+        assert target.get("Ref") in log_groups, f"{name} logs to a log group the guard does not know"
+
+
+def test_the_subscriptions_function_may_not_subscribe_the_pipeline_log_groups() -> None:
+    statements = [s for p, s in STATEMENTS if p[1] == "LogSubscriptionsFunction"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert as_list(deny["Action"]) == ["logs:PutSubscriptionFilter"]
+    prefix = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+    assert [r["Fn::Sub"] for r in deny["Resource"]] == [prefix + p for p in _guard_patterns()]
+    allowed = [s for s in statements if s["Effect"] == "Allow" and "logs:PutSubscriptionFilter" in as_list(s["Action"])]
+    assert [s["Resource"] for s in allowed] == [{"Fn::Sub": prefix + "*"}], "log groups of this account and region"
 
 
 # --- the pipeline's wiring -------------------------------------------------------------------------------------
@@ -250,6 +310,96 @@ def test_the_opensearch_bootstrap_reruns_when_its_assets_change() -> None:
     assert (ROOT / function["Properties"]["CodeUri"] / "Makefile").is_file()
 
 
+def test_the_artifacts_are_uploaded_again_for_every_build() -> None:
+    (artifacts,) = resources_of("Custom::DeployArtifacts").values()
+    props = artifacts["Properties"]
+    assert refers_to(props["ServiceToken"], "DeployArtifactsFunction")
+    assert props["FunctionVersion"] == {"Ref": "DeployArtifactsFunction.Version"}
+    assert props["Bucket"] == {"Ref": "ArchiveBucket"}
+    function = RESOURCES["DeployArtifactsFunction"]
+    assert function["Properties"].get("AutoPublishAlias"), "no version to follow without AutoPublishAlias"
+    assert function["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (ROOT / function["Properties"]["CodeUri"] / "Makefile").read_text()
+    assert "build-DeployArtifactsFunction:" in makefile
+
+
+def test_the_artifacts_never_expire() -> None:
+    """The archive's expiry applies per prefix: the Flink zip and the Glue libraries under artifacts/ stay."""
+    rules = properties("ArchiveBucket")["LifecycleConfiguration"]["Rules"]
+    expiring = [rule for rule in rules if "ExpirationInDays" in rule or "ExpirationDate" in rule]
+    assert {rule.get("Prefix") for rule in expiring} >= {"events/", "raw/", "errors/"}
+    for rule in expiring:
+        assert rule.get("Prefix"), f"{rule['Id']} expires every prefix, artifacts/ included"
+        assert not "artifacts/".startswith(rule["Prefix"]), rule["Id"]
+
+
+def test_the_archive_moves_to_colder_storage_before_it_expires() -> None:
+    rules = {rule.get("Prefix"): rule for rule in properties("ArchiveBucket")["LifecycleConfiguration"]["Rules"]}
+    for prefix, classes in {"events/": ["STANDARD_IA"], "raw/": ["STANDARD_IA", "GLACIER_IR"]}.items():
+        transitions = rules[prefix]["Transitions"]
+        assert [t["StorageClass"] for t in transitions] == classes, prefix
+        days = [t["TransitionInDays"] for t in transitions]
+        assert days == sorted(days) and days[0] >= 30, "Standard-IA takes objects 30 days old at the earliest"
+        minimum = PARAMETERS["RawArchiveExpirationDays"]["MinValue"]
+        assert int(minimum) > days[-1], "expiry must come after the last transition, or CloudFormation refuses"
+
+
+def test_the_deployed_configuration_reaches_the_metrics_function_and_the_glue_job() -> None:
+    """Alerting is on after a plain deploy: the rules and SLOs of config/ travel with DeployArtifacts."""
+    variables = properties("MetricsProcessorFunction")["Environment"]["Variables"]
+    assert variables["ALERT_RULES"] == {
+        "Fn::If": [
+            "HasAlertRulesInS3",
+            {"Ref": "AlertRulesLocation"},
+            {"Fn::GetAtt": ["DeployArtifacts", "AlertRulesUri"]},
+        ]
+    }
+    (job,) = resources_of("AWS::Glue::Job").values()
+    arguments = job["Properties"]["DefaultArguments"]
+    assert arguments["--extra-files"] == {"Fn::GetAtt": ["DeployArtifacts", "SloObjectivesUri"]}
+    assert arguments["--slo_config"] == "slo.yaml", "Glue copies --extra-files into the working directory"
+    makefile = (ROOT / "functions" / "deploy_artifacts" / "Makefile").read_text()
+    assert "config/slo.yaml" in makefile and "config/alert-rules.yaml" in makefile
+
+
+def test_the_flink_application_runs_the_deployed_zip_and_is_started() -> None:
+    app = properties("RealtimeApplication")
+    assert "Condition" not in RESOURCES["RealtimeApplication"], "always created: its zip comes with the deploy"
+    location = app["ApplicationConfiguration"]["ApplicationCodeConfiguration"]["CodeContent"]["S3ContentLocation"]
+    assert location["BucketARN"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
+    assert location["FileKey"] == {"Fn::GetAtt": ["DeployArtifacts", "FlinkApplicationKey"]}
+    (start,) = resources_of("Custom::FlinkApplicationStart").values()
+    props = start["Properties"]
+    assert refers_to(props["ServiceToken"], "FlinkStarterFunction")
+    assert props["ApplicationName"] == {"Ref": "RealtimeApplication"}
+    assert refers_to(props, "DeployArtifacts"), "a new zip must send the starter an Update"
+    assert "RealtimeApplicationLogging" in as_list(start.get("DependsOn", [])), "start once logging is attached"
+    starter = [s for p, s in STATEMENTS if p[1] == "FlinkStarterFunction"]
+    flink = [s for s in starter if any(a.startswith("kinesisanalytics:") for a in as_list(s["Action"]))]
+    assert {a for s in flink for a in as_list(s["Action"])} == {
+        "kinesisanalytics:DescribeApplication",
+        "kinesisanalytics:ListApplicationSnapshots",
+        "kinesisanalytics:StartApplication",
+    }
+    for statement in flink:
+        assert statement["Resource"]["Fn::Sub"].endswith(":application/${RealtimeApplication}")
+    assert not any("iam:PassRole" in as_list(s["Action"]) for s in starter)
+
+
+def test_the_engines_read_only_their_artifacts() -> None:
+    def reads(role: str) -> list[Any]:
+        return [
+            s["Resource"]
+            for p, s in STATEMENTS
+            if p[1] == role and "s3:GetObject" in as_list(s["Action"]) and "artifacts" in json.dumps(s["Resource"])
+        ]
+
+    assert reads("RealtimeApplicationRole") == [{"Fn::Sub": "${ArchiveBucket.Arn}/artifacts/flink/*"}]
+    (glue,) = reads("BatchJobRole")
+    assert {"Fn::Sub": "${ArchiveBucket.Arn}/artifacts/glue/*"} in glue
+    assert not any("artifacts/flink" in json.dumps(r) for r in glue)
+
+
 def test_the_glue_job_runs_glue_5_with_bookmarks() -> None:
     jobs = resources_of("AWS::Glue::Job")
     assert jobs
@@ -274,8 +424,7 @@ def test_the_catalog_table_is_the_one_in_glue_catalog() -> None:
 
 def test_the_flink_application_runs_flink_1_20_with_the_local_property_groups() -> None:
     applications = resources_of("AWS::KinesisAnalyticsV2::Application")
-    if not applications:
-        pytest.skip("no Managed Flink application in the template")
+    assert applications
     local = json.loads((ROOT / "flink" / "application_properties.json").read_text())
     local_groups = {group["PropertyGroupId"]: group["PropertyMap"] for group in local}
     for name, application in applications.items():
@@ -305,9 +454,19 @@ def test_every_function_has_error_and_throttle_alarms() -> None:
         assert alarmed.get(name) == {"Errors", "Throttles"}, name
 
 
+def test_the_glue_job_loads_the_deployed_libraries_and_writes_through_its_sink() -> None:
+    (job,) = resources_of("AWS::Glue::Job").values()
+    arguments = job["Properties"]["DefaultArguments"]
+    assert arguments["--extra-py-files"] == {"Fn::GetAtt": ["DeployArtifacts", "GlueRuntimeUri"]}
+    _, variables = arguments["--additional-python-modules"]["Fn::Sub"]
+    assert variables == {"CoreWheel": {"Fn::GetAtt": ["DeployArtifacts", "CoreWheelUri"]}}
+    assert arguments["--sink"] == {"Fn::If": ["HasOpenSearchSparkJar", "connector", "bulk"]}
+    assert refers_to(arguments["--opensearch_url"], "OpenSearchUrl")
+
+
 def test_the_glue_job_installs_the_pinned_core_requirements() -> None:
-    """--additional-python-modules repeats src/requirements.txt (without the Lambda-only Powertools) and names
-    the wheel of the project's version: both drift silently otherwise."""
+    """--additional-python-modules repeats src/requirements.txt (without the Lambda-only Powertools) after the
+    project's wheel: the pins drift silently otherwise."""
     pins = {
         line.split("#", 1)[0].strip().lower()
         for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
@@ -318,5 +477,8 @@ def test_the_glue_job_installs_the_pinned_core_requirements() -> None:
     (job,) = resources_of("AWS::Glue::Job").values()
     template, _ = job["Properties"]["DefaultArguments"]["--additional-python-modules"]["Fn::Sub"]
     modules = template.split(",")
-    assert modules[0] == f"${{Prefix}}{project['name']}-{project['version']}-py3-none-any.whl"
+    assert modules[0] == "${CoreWheel}"
     assert set(modules[1:]) == pins
+    # the wheel the artifacts function ships is the project's (functions/deploy_artifacts/Makefile builds it)
+    app = (ROOT / "functions" / "deploy_artifacts" / "app.py").read_text()
+    assert f'"{project["name"]}-*-py3-none-any.whl"' in app

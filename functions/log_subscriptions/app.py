@@ -1,0 +1,288 @@
+"""CloudFormation custom resource: the CloudWatch Logs subscription filters that feed the logs stream.
+
+``LogGroupNames`` lists log groups by name, or by prefix with a trailing ``*`` (``/aws/lambda/orders-*``), any
+number of them. Prefixes are expanded with DescribeLogGroups when the stack is deployed: a log group created later
+is subscribed by a later deploy that updates this resource. Each log group gets one subscription filter named
+``FilterName`` (one name per stack) that sends ``FilterPattern`` matches to ``DestinationArn`` through ``RoleArn``,
+spread ``Distribution``.
+
+Recursion guard: the pipeline's own log groups (``PipelineLogGroups``, names or prefixes: its functions', Firehose's,
+Flink's, Glue's, the OpenSearch domain's) are never subscribed. Their lines would flow through the pipeline, which
+logs while processing them, which makes more lines, without end. Naming one of them is an error; a prefix that
+covers some of them skips them (``Skipped`` attribute). The function's IAM policy denies subscribing them as well.
+
+Create and Update check every log group before changing any: a group that does not exist, or that already has the
+two subscription filters CloudWatch Logs allows from someone else, fails the stack operation with its name. Update
+removes the filter from groups no longer listed and puts it on the listed ones (unchanged filters are left alone).
+Delete removes the filter from every group the properties select; groups gone or without the filter are skipped.
+The ``Revision`` property is not read: changing it makes CloudFormation send an Update, which expands the prefixes
+again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from opsanalytics.custom_resource import (
+    CustomResourceRequest,
+    answer,
+    build_response,
+    required_string,
+    string_list,
+)
+
+logger = Logger()
+
+MAX_FILTERS_PER_LOG_GROUP: Final = 2
+DISTRIBUTIONS: Final = frozenset({"Random", "ByLogStream"})
+# CloudWatch Logs sends a test record through the role when a filter is put: a role created moments ago may not
+# be usable yet (IAM is eventually consistent), so that one error is retried for about a minute.
+TEST_MESSAGE_RETRY_SECONDS: Final = (5.0, 10.0, 15.0, 30.0)
+CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 10})
+
+
+class SubscriptionError(ValueError):
+    """A listed log group cannot be subscribed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogGroupSelector:
+    """A log group name, or a prefix (written with a trailing ``*``)."""
+
+    text: str
+    is_prefix: bool
+
+    @classmethod
+    def parse(cls, entry: str) -> LogGroupSelector:
+        if "*" in entry[:-1]:
+            raise SubscriptionError(f"{entry!r}: only a trailing * (a name prefix) is supported")
+        if entry.endswith("*"):
+            if len(entry) == 1:
+                raise SubscriptionError(
+                    "'*' alone would subscribe every log group of the account: list names or prefixes"
+                )
+            return cls(entry[:-1], True)
+        return cls(entry, False)
+
+    def matches(self, log_group: str) -> bool:
+        return log_group.startswith(self.text) if self.is_prefix else log_group == self.text
+
+    def __str__(self) -> str:
+        return f"{self.text}*" if self.is_prefix else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSpec:
+    """The resource properties, validated."""
+
+    selectors: tuple[LogGroupSelector, ...]
+    pipeline_log_groups: tuple[LogGroupSelector, ...]
+    filter_name: str
+    filter_pattern: str
+    destination_arn: str
+    role_arn: str
+    distribution: str
+
+    @classmethod
+    def from_properties(cls, properties: Mapping[str, Any]) -> SubscriptionSpec:
+        distribution = str(properties.get("Distribution") or "ByLogStream")
+        if distribution not in DISTRIBUTIONS:
+            raise ValueError(f"Distribution must be one of {sorted(DISTRIBUTIONS)}, got {distribution!r}")
+        return cls(
+            selectors=tuple(LogGroupSelector.parse(e) for e in string_list(properties, "LogGroupNames")),
+            pipeline_log_groups=tuple(LogGroupSelector.parse(e) for e in string_list(properties, "PipelineLogGroups")),
+            filter_name=required_string(properties, "FilterName"),
+            filter_pattern=str(properties.get("FilterPattern") or ""),
+            destination_arn=required_string(properties, "DestinationArn"),
+            role_arn=required_string(properties, "RoleArn"),
+            distribution=distribution,
+        )
+
+    def is_pipeline_log_group(self, log_group: str) -> bool:
+        return any(selector.matches(log_group) for selector in self.pipeline_log_groups)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    log_groups: tuple[str, ...]
+    skipped: tuple[str, ...]
+    """Pipeline log groups a prefix covered, left out by the recursion guard."""
+
+
+def log_groups_with_prefix(logs: Any, prefix: str) -> Iterable[str]:
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
+        for group in page.get("logGroups", []):
+            yield str(group["logGroupName"])
+
+
+def select_log_groups(logs: Any, spec: SubscriptionSpec) -> Selection:
+    """The log groups the selectors name, in order, without the pipeline's own: naming one of those is an error,
+    a prefix that covers some skips them."""
+    chosen: dict[str, None] = {}
+    skipped: dict[str, None] = {}
+    for selector in spec.selectors:
+        names = log_groups_with_prefix(logs, selector.text) if selector.is_prefix else (selector.text,)
+        for name in names:
+            if not spec.is_pipeline_log_group(name):
+                chosen[name] = None
+            elif not selector.is_prefix:
+                raise SubscriptionError(
+                    f"{name} is one of the pipeline's own log groups: subscribing it would feed the pipeline's "
+                    "logs back into the pipeline without end. Remove it from LogGroupNames"
+                )
+            else:
+                skipped[name] = None
+    return Selection(tuple(chosen), tuple(skipped))
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _is_current(existing: Mapping[str, Any], spec: SubscriptionSpec) -> bool:
+    return (
+        existing.get("filterPattern", "") == spec.filter_pattern
+        and existing.get("destinationArn") == spec.destination_arn
+        and existing.get("roleArn") == spec.role_arn
+        and existing.get("distribution", "ByLogStream") == spec.distribution
+    )
+
+
+def plan_subscriptions(logs: Any, spec: SubscriptionSpec, log_groups: Iterable[str]) -> tuple[list[str], int]:
+    """The log groups whose filter must be put, and the number already current; fails naming every group that
+    does not exist or is full, before anything changes."""
+    to_put, current, problems = [], 0, []
+    for name in log_groups:
+        try:
+            filters = logs.describe_subscription_filters(logGroupName=name).get("subscriptionFilters", [])
+        except ClientError as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                problems.append(f"log group {name} does not exist")
+                continue
+            raise
+        ours = [f for f in filters if f.get("filterName") == spec.filter_name]
+        others = [str(f.get("filterName")) for f in filters if f.get("filterName") != spec.filter_name]
+        if ours and _is_current(ours[0], spec):
+            current += 1
+        elif not ours and len(others) >= MAX_FILTERS_PER_LOG_GROUP:
+            problems.append(
+                f"log group {name} already has {len(others)} subscription filters ({', '.join(others)}), "
+                f"the most CloudWatch Logs allows: remove one or take {name} out of LogGroupNames"
+            )
+        else:
+            to_put.append(name)
+    if problems:
+        raise SubscriptionError("; ".join(problems))
+    return to_put, current
+
+
+def put_subscription(logs: Any, spec: SubscriptionSpec, log_group: str, sleep: Callable[[float], None]) -> None:
+    for delay in (*TEST_MESSAGE_RETRY_SECONDS, None):
+        try:
+            logs.put_subscription_filter(
+                logGroupName=log_group,
+                filterName=spec.filter_name,
+                filterPattern=spec.filter_pattern,
+                destinationArn=spec.destination_arn,
+                roleArn=spec.role_arn,
+                distribution=spec.distribution,
+            )
+            return
+        except ClientError as exc:
+            if delay is None or _error_code(exc) != "InvalidParameterException" or "test message" not in str(exc):
+                raise
+            logger.info("the destination refused the test message; retrying", extra={"log_group": log_group})
+            sleep(delay)
+
+
+def removal_targets(logs: Any, properties: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The filter name and the log groups that `properties` (of an earlier Create or Update) may have subscribed.
+
+    Never fails on properties that Create or Update refused: Delete and rollbacks must get through.
+    """
+    filter_name = str(properties.get("FilterName") or "").strip()
+    try:
+        entries = string_list(properties, "LogGroupNames")
+    except ValueError:
+        entries = ()
+    groups: dict[str, None] = {}
+    for entry in entries if filter_name else ():
+        try:
+            selector = LogGroupSelector.parse(entry)
+        except SubscriptionError:
+            continue  # refused when it was given: nothing was subscribed through it
+        names = log_groups_with_prefix(logs, selector.text) if selector.is_prefix else (selector.text,)
+        groups.update(dict.fromkeys(names))
+    return filter_name, list(groups)
+
+
+def remove_subscriptions(logs: Any, filter_name: str, log_groups: Iterable[str]) -> list[str]:
+    """Delete the filter from each log group that has it; the groups it was removed from."""
+    removed = []
+    for name in log_groups:
+        try:
+            logs.delete_subscription_filter(logGroupName=name, filterName=filter_name)
+        except ClientError as exc:
+            if _error_code(exc) == "ResourceNotFoundException":  # no such group, or no such filter on it
+                continue
+            raise
+        removed.append(name)
+    return removed
+
+
+def apply(
+    logs: Any,
+    request: CustomResourceRequest,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
+    """Bring the subscriptions to what the request asks; the resource's attributes."""
+    removed: list[str] = []
+    if request.request_type == "Delete":
+        removed = remove_subscriptions(logs, *removal_targets(logs, request.properties))
+        logger.info("subscriptions removed", extra={"log_groups": removed})
+        return {"Removed": str(len(removed))}
+    spec = SubscriptionSpec.from_properties(request.properties)
+    selection = select_log_groups(logs, spec)
+    to_put, current = plan_subscriptions(logs, spec, selection.log_groups)
+    if request.request_type == "Update":
+        old_name, old_groups = removal_targets(logs, request.old_properties)
+        keep = set(selection.log_groups) if old_name == spec.filter_name else set()
+        removed = remove_subscriptions(logs, old_name, [g for g in old_groups if g not in keep])
+    for name in to_put:
+        put_subscription(logs, spec, name, sleep)
+    logger.info(
+        "subscriptions applied",
+        extra={"put": to_put, "unchanged": current, "removed": removed, "skipped": list(selection.skipped)},
+    )
+    return {
+        "LogGroups": str(len(selection.log_groups)),
+        "Put": str(len(to_put)),
+        "Removed": str(len(removed)),
+        "Skipped": ", ".join(selection.skipped),
+    }
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    properties = event.get("ResourceProperties") or {}
+    # one physical id for the life of the resource: a new one would make CloudFormation delete "the old" filters
+    physical_id = str(event.get("PhysicalResourceId") or properties.get("FilterName") or "log-subscriptions")
+    try:
+        request = CustomResourceRequest.from_event(event)
+        logs = boto3.client("logs", region_name=os.environ.get("AWS_REGION"), config=CLIENT_CONFIG)
+        data = apply(logs, request)
+        response = build_response(event, "SUCCESS", physical_id, data=data)
+    except Exception as exc:  # any failure must reach CloudFormation, or the stack waits for an hour
+        logger.exception("the log subscriptions failed", extra={"request_type": event.get("RequestType")})
+        response = build_response(event, "FAILED", physical_id, f"{type(exc).__name__}: {exc}")
+    return answer(event, response, logger)

@@ -1,0 +1,121 @@
+"""The CloudFormation custom resource protocol, shared by the stack's custom resource functions.
+
+CloudFormation sends a request (``RequestType`` Create, Update or Delete, ``ResourceProperties``, a pre-signed
+``ResponseURL``) and waits, up to an hour, for a response PUT to that URL. A handler answers every request,
+failures included, with `send_response`; the response is limited to 4 KB, so ``Reason`` and ``Data`` are kept short.
+Standard library only: the functions get this module from the shared layer.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+RESPONSE_TIMEOUT_SECONDS: Final = 10
+# CloudFormation refuses a response over 4 KB: keep Reason and each Data value well under it
+MAX_TEXT: Final = 600
+
+Status = Literal["SUCCESS", "FAILED"]
+RequestType = Literal["Create", "Update", "Delete"]
+
+
+class EventLog(Protocol):
+    """What `answer` logs through: the functions' Powertools Logger (or a `logging.Logger`)."""
+
+    def info(self, msg: object, *, extra: Mapping[str, object] | None = None) -> None: ...
+
+    def error(self, msg: object, *, extra: Mapping[str, object] | None = None) -> None: ...
+
+
+class ResponseNotDelivered(Exception):
+    """CloudFormation could not be answered (no usable URL, or the PUT failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomResourceRequest:
+    """The parts of a CloudFormation custom resource request a handler acts on."""
+
+    request_type: RequestType
+    properties: Mapping[str, Any]
+    old_properties: Mapping[str, Any] = field(default_factory=dict)
+    physical_id: str = ""
+    """Empty on Create; afterwards what the previous response returned."""
+    stack_id: str = ""
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> CustomResourceRequest:
+        request_type = event.get("RequestType")
+        if request_type not in ("Create", "Update", "Delete"):
+            raise ValueError(f"unknown RequestType {request_type!r}")
+        return cls(
+            request_type=request_type,
+            properties=dict(event.get("ResourceProperties") or {}),
+            old_properties=dict(event.get("OldResourceProperties") or {}),
+            physical_id=str(event.get("PhysicalResourceId") or ""),
+            stack_id=str(event.get("StackId") or ""),
+        )
+
+
+def string_list(properties: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A list property, stripped, without empty entries (an empty CommaDelimitedList arrives as ``[""]``)."""
+    raw = properties.get(name) or ()
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"{name} must be a list, got {type(raw).__name__}")
+    return tuple(text for text in (str(item).strip() for item in items) if text)
+
+
+def required_string(properties: Mapping[str, Any], name: str) -> str:
+    value = str(properties.get(name) or "").strip()
+    if not value:
+        raise ValueError(f"the resource property {name} is required")
+    return value
+
+
+def build_response(
+    event: Mapping[str, Any],
+    status: Status,
+    physical_id: str,
+    reason: str = "",
+    data: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "Status": status,
+        "PhysicalResourceId": physical_id,
+        "StackId": event.get("StackId"),
+        "RequestId": event.get("RequestId"),
+        "LogicalResourceId": event.get("LogicalResourceId"),
+        "Data": {key: value[:MAX_TEXT] for key, value in (data or {}).items()},
+    }
+    if reason:
+        response["Reason"] = reason[:MAX_TEXT]
+    return response
+
+
+def send_response(url: str, response: Mapping[str, Any]) -> int:
+    """PUT the response to CloudFormation's pre-signed URL; the HTTP status, or `ResponseNotDelivered`."""
+    if not url.startswith(("https://", "http://")):
+        raise ResponseNotDelivered(f"no usable ResponseURL: {url[:200]!r}")
+    body = json.dumps(response).encode()
+    # the pre-signed S3 URL is signed without a content type: send none
+    put = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": ""})  # noqa: S310
+    try:
+        with urllib.request.urlopen(put, timeout=RESPONSE_TIMEOUT_SECONDS) as reply:  # noqa: S310 (http(s) only)
+            return int(reply.status)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ResponseNotDelivered(str(exc)) from exc
+
+
+def answer(event: Mapping[str, Any], response: dict[str, Any], log: EventLog) -> dict[str, Any]:
+    """Send `response` to the request's ResponseURL and log how CloudFormation took it; return the response.
+    An undeliverable response is logged, not raised: nothing else could receive the error."""
+    try:
+        http_status = send_response(str(event.get("ResponseURL", "")), response)
+        log.info("CloudFormation answered", extra={"status": response["Status"], "http_status": http_status})
+    except ResponseNotDelivered as exc:
+        log.error("could not answer CloudFormation", extra={"error": str(exc), "status": response["Status"]})
+    return response

@@ -1,0 +1,208 @@
+"""The log subscriptions custom resource (functions/log_subscriptions) against CloudWatch Logs and Kinesis in moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from opsanalytics.custom_resource import CustomResourceRequest
+from opsanalytics.local.lambda_runtime import LocalFunction
+
+REGION = "us-east-1"
+FILTER = "opsanalytics-logs-stream"
+ROLE = "arn:aws:iam::123456789012:role/opsanalytics-CloudWatchLogsToLogsStreamRole"
+PIPELINE = ["/aws/lambda/opsanalytics-*", "/aws/kinesisfirehose/opsanalytics-*", "/aws-glue/*"]
+LOG_GROUPS = (
+    "/aws/lambda/orders-api",
+    "/aws/lambda/orders-worker",
+    "/aws/lambda/payments",
+    "/ecs/checkout",
+    "/aws/lambda/opsanalytics-log-transformer",
+    "/aws-glue/jobs/output",
+)
+
+app = LocalFunction("log_subscriptions").module
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        import boto3
+
+        logs = boto3.client("logs", region_name=REGION)
+        kinesis = boto3.client("kinesis", region_name=REGION)
+        kinesis.create_stream(StreamName="logs", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        stream_arn = kinesis.describe_stream_summary(StreamName="logs")["StreamDescriptionSummary"]["StreamARN"]
+        for name in LOG_GROUPS:
+            logs.create_log_group(logGroupName=name)
+        yield {"logs": logs, "stream_arn": stream_arn}
+
+
+def props(aws: dict[str, Any], *names: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "LogGroupNames": list(names) or [""],
+        "FilterName": FILTER,
+        "FilterPattern": "",
+        "DestinationArn": aws["stream_arn"],
+        "RoleArn": ROLE,
+        "Distribution": "Random",
+        "PipelineLogGroups": PIPELINE,
+        **overrides,
+    }
+
+
+def request(request_type: str, properties: dict[str, Any], old: dict[str, Any] | None = None) -> CustomResourceRequest:
+    event = {"RequestType": request_type, "ResourceProperties": properties, "OldResourceProperties": old or {}}
+    return CustomResourceRequest.from_event(event)
+
+
+def filters(aws: dict[str, Any], log_group: str) -> dict[str, dict[str, Any]]:
+    found = aws["logs"].describe_subscription_filters(logGroupName=log_group)["subscriptionFilters"]
+    return {f["filterName"]: f for f in found}
+
+
+def subscribed(aws: dict[str, Any]) -> set[str]:
+    return {name for name in LOG_GROUPS if FILTER in filters(aws, name)}
+
+
+def no_sleep(seconds: float) -> None:
+    raise AssertionError(f"unexpected wait of {seconds} s")
+
+
+def test_names_and_prefixes_are_subscribed_to_the_stream(aws: dict[str, Any]) -> None:
+    data = app.apply(aws["logs"], request("Create", props(aws, "/aws/lambda/orders-*", "/ecs/checkout")), no_sleep)
+    assert subscribed(aws) == {"/aws/lambda/orders-api", "/aws/lambda/orders-worker", "/ecs/checkout"}
+    subscription = filters(aws, "/ecs/checkout")[FILTER]
+    assert subscription["destinationArn"] == aws["stream_arn"]
+    assert subscription["roleArn"] == ROLE
+    assert data == {"LogGroups": "3", "Put": "3", "Removed": "0", "Skipped": ""}
+
+
+def test_a_prefix_expands_over_every_page_of_log_groups(aws: dict[str, Any]) -> None:
+    for index in range(120):
+        aws["logs"].create_log_group(logGroupName=f"/ecs/batch-{index:03d}")
+    data = app.apply(aws["logs"], request("Create", props(aws, "/ecs/batch-*")), no_sleep)
+    assert data["LogGroups"] == "120"
+    assert all(FILTER in filters(aws, f"/ecs/batch-{i:03d}") for i in range(120))
+
+
+def test_a_prefix_never_selects_the_pipelines_own_log_groups(aws: dict[str, Any]) -> None:
+    data = app.apply(aws["logs"], request("Create", props(aws, "/aws/lambda/*", "/aws-glue/*")), no_sleep)
+    assert subscribed(aws) == {"/aws/lambda/orders-api", "/aws/lambda/orders-worker", "/aws/lambda/payments"}
+    assert data["Skipped"] == "/aws/lambda/opsanalytics-log-transformer, /aws-glue/jobs/output"
+
+
+def test_naming_a_pipeline_log_group_fails_before_anything_is_subscribed(aws: dict[str, Any]) -> None:
+    given = props(aws, "/ecs/checkout", "/aws/lambda/opsanalytics-log-transformer")
+    with pytest.raises(app.SubscriptionError, match="/aws/lambda/opsanalytics-log-transformer is one of the pipeline"):
+        app.apply(aws["logs"], request("Create", given), no_sleep)
+    assert subscribed(aws) == set()
+
+
+def test_a_log_group_with_two_filters_of_others_is_named_in_the_error(aws: dict[str, Any]) -> None:
+    for name in ("team-a", "team-b"):
+        aws["logs"].put_subscription_filter(
+            logGroupName="/aws/lambda/payments",
+            filterName=name,
+            filterPattern="",
+            destinationArn=aws["stream_arn"],
+            roleArn=ROLE,
+        )
+    given = props(aws, "/ecs/checkout", "/aws/lambda/payments")
+    with pytest.raises(app.SubscriptionError) as raised:
+        app.apply(aws["logs"], request("Create", given), no_sleep)
+    assert "log group /aws/lambda/payments already has 2 subscription filters (team-a, team-b)" in str(raised.value)
+    assert subscribed(aws) == set(), "nothing changes when one group cannot be subscribed"
+
+
+def test_a_missing_log_group_is_named_in_the_error(aws: dict[str, Any]) -> None:
+    with pytest.raises(app.SubscriptionError, match="log group /ecs/nowhere does not exist"):
+        app.apply(aws["logs"], request("Create", props(aws, "/ecs/nowhere")), no_sleep)
+
+
+@pytest.mark.parametrize("entry", ["*", "/aws/*/orders", "/ecs/*-api*"])
+def test_only_names_and_trailing_star_prefixes_are_accepted(aws: dict[str, Any], entry: str) -> None:
+    with pytest.raises(app.SubscriptionError):
+        app.apply(aws["logs"], request("Create", props(aws, entry)), no_sleep)
+
+
+def test_an_empty_list_subscribes_nothing(aws: dict[str, Any]) -> None:
+    data = app.apply(aws["logs"], request("Create", props(aws)), no_sleep)
+    assert data["LogGroups"] == "0"
+    assert subscribed(aws) == set()
+
+
+def test_update_moves_the_filter_to_the_new_list(aws: dict[str, Any]) -> None:
+    old = props(aws, "/aws/lambda/orders-*", "/aws/lambda/payments")
+    app.apply(aws["logs"], request("Create", old), no_sleep)
+    new = props(aws, "/aws/lambda/payments", "/ecs/checkout", FilterPattern="ERROR")
+    data = app.apply(aws["logs"], request("Update", new, old), no_sleep)
+    assert subscribed(aws) == {"/aws/lambda/payments", "/ecs/checkout"}
+    assert filters(aws, "/aws/lambda/payments")[FILTER]["filterPattern"] == "ERROR"
+    assert data["Removed"] == "2"
+
+
+def test_an_unchanged_filter_is_left_alone(aws: dict[str, Any]) -> None:
+    # moto reports every filter as ByLogStream: with that distribution an identical filter is recognised
+    given = props(aws, "/ecs/checkout", Distribution="ByLogStream")
+    app.apply(aws["logs"], request("Create", given), no_sleep)
+    data = app.apply(aws["logs"], request("Update", given, given), no_sleep)
+    assert data["Put"] == "0"
+    assert subscribed(aws) == {"/ecs/checkout"}
+
+
+def test_delete_removes_only_its_own_filters_and_tolerates_what_is_gone(aws: dict[str, Any]) -> None:
+    given = props(aws, "/aws/lambda/orders-*", "/ecs/checkout")
+    app.apply(aws["logs"], request("Create", given), no_sleep)
+    aws["logs"].put_subscription_filter(
+        logGroupName="/ecs/checkout", filterName="team-a", filterPattern="", destinationArn=aws["stream_arn"]
+    )
+    aws["logs"].delete_log_group(logGroupName="/aws/lambda/orders-worker")
+    data = app.apply(aws["logs"], request("Delete", given), no_sleep)
+    assert data == {"Removed": "2"}
+    assert filters(aws, "/ecs/checkout").keys() == {"team-a"}
+    assert app.apply(aws["logs"], request("Delete", given), no_sleep) == {"Removed": "0"}
+
+
+def test_delete_and_rollback_get_through_properties_that_create_refused(aws: dict[str, Any]) -> None:
+    refused = props(aws, "*", "/ecs/*-api*")
+    assert app.apply(aws["logs"], request("Delete", refused), no_sleep) == {"Removed": "0"}
+    data = app.apply(aws["logs"], request("Update", props(aws, "/ecs/checkout"), refused), no_sleep)
+    assert data["Put"] == "1"
+
+
+class RoleNotUsableYet:
+    """The logs client, refusing the first PutSubscriptionFilter the way CloudWatch Logs does while a new role
+    propagates through IAM."""
+
+    def __init__(self, logs: Any) -> None:
+        self._logs = logs
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logs, name)
+
+    def put_subscription_filter(self, **kwargs: Any) -> Any:
+        if not self.refused:
+            self.refused += 1
+            error = {"Code": "InvalidParameterException", "Message": "Could not deliver test message to destination"}
+            raise ClientError({"Error": error}, "PutSubscriptionFilter")
+        return self._logs.put_subscription_filter(**kwargs)
+
+
+def test_a_role_that_is_not_usable_yet_is_retried(aws: dict[str, Any]) -> None:
+    client, waits = RoleNotUsableYet(aws["logs"]), []
+    app.apply(client, request("Create", props(aws, "/ecs/checkout")), waits.append)
+    assert client.refused == 1
+    assert waits == [app.TEST_MESSAGE_RETRY_SECONDS[0]]
+    assert subscribed(aws) == {"/ecs/checkout"}
