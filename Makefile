@@ -8,12 +8,13 @@ CHECKOV_VENV := .venv-checkov
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup demo test lint typecheck unit integration e2e container template-checks build flink-zip events bench clean
+.PHONY: help setup native demo test lint typecheck unit integration e2e container template-checks build flink-zip events bench clean
 
 help:
 	@echo "make demo       run the local pipeline on bundled sample logs (installs what it needs)"
 	@echo "make test       lint, type-check, every test layer and the template checks"
 	@echo "make build      sam build"
+	@echo "make native     build the native fast path of the Firehose transformer into .venv (needs Rust's cargo)"
 	@echo "make flink-zip  build the Managed Flink application zip (build/flink/)"
 	@echo "make bench      benchmarks (figures beside their baselines)"
 	@echo "make events     regenerate events/ for sam local invoke"
@@ -23,6 +24,18 @@ $(VENV)/.installed: pyproject.toml requirements.txt src/requirements.txt require
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -e .
 	touch $@
+
+# The native fast path (native/, Rust + PyO3) installed into .venv: the manylinux2014 wheel the Lambda layer
+# carries too (layer/Makefile builds it once, again only when native/ changes).
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/pyproject.toml native/requirements-build.txt \
+	$(wildcard native/src/*.rs)
+
+$(VENV)/.native: $(VENV)/.installed $(NATIVE_SOURCES)
+	$(MAKE) --no-print-directory -f layer/Makefile native-wheel PYTHON=$(PYTHON)
+	$(VENV)/bin/pip install -q --no-deps --force-reinstall build/native-wheels/opsanalytics_native-*.whl
+	touch $@
+
+native: $(VENV)/.native
 
 $(SAM_VENV)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -36,29 +49,29 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.native
 	$(VENV)/bin/opsanalytics demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(VENV)/.installed
+typecheck: $(VENV)/.native
 	$(VENV)/bin/mypy
 	for handler in functions/*/app.py; do $(VENV)/bin/mypy --strict "$$handler" || exit 1; done
 	$(VENV)/bin/mypy --strict glue/batch_job.py glue/glue_runtime.py
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.native
 	$(VENV)/bin/pytest -m "not integration and not e2e and not container" tests
 
-integration: $(VENV)/.installed
+integration: $(VENV)/.native
 	scripts/install-chromium.sh
 	$(VENV)/bin/pytest -m integration tests
 
-e2e: $(VENV)/.installed
+e2e: $(VENV)/.native
 	$(VENV)/bin/pytest -m e2e tests
 
-container: $(VENV)/.installed $(SAM_VENV)/.installed
+container: $(VENV)/.native $(SAM_VENV)/.installed
 	scripts/container-engine.sh
 	$(VENV)/bin/pytest -m container tests
 
@@ -71,7 +84,7 @@ template-checks: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 flink-zip: $(VENV)/.installed
 	$(VENV)/bin/python flink/build_zip.py
 
-test: lint typecheck template-checks flink-zip
+test: lint typecheck template-checks flink-zip $(VENV)/.native
 	scripts/install-chromium.sh
 	scripts/container-engine.sh
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest tests
@@ -82,7 +95,7 @@ build: $(SAM_VENV)/.installed
 events: $(VENV)/.installed
 	$(VENV)/bin/python -m scripts.generate_events
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.native
 	$(VENV)/bin/python bench/bench_transformer.py
 	$(VENV)/bin/python bench/bench_realtime.py
 	$(VENV)/bin/python bench/bench_bulk.py
@@ -91,4 +104,4 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/bench_pipeline.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-native-build native/target .aws-sam .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -13,6 +13,11 @@ transformer itself to the same ``events/`` partitions (through an `ObjectSink`) 
 they are never put back into the source stream, which the Flink job also reads and would count twice. With
 no sink configured, or when that write fails, they are answered ``ProcessingFailed`` and so land in the
 error prefix. Either way nothing is lost.
+
+Per record, a compiled fast path (``opsanalytics_native``, built from ``native/``) does the decoding, parsing
+and serialising when it is installed; ``OPSANALYTICS_NATIVE=0`` turns it off. It gives byte for byte the
+outcome of `transform_record_python`, the reference, and hands back every record it cannot be certain about
+(and every malformed one), so the reference decides those.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -31,6 +37,32 @@ from .cloudwatch import PayloadError, check_log_event, decode_subscription_paylo
 from .parsing import LogEventParser
 
 RESPONSE_LIMIT_BYTES: Final = 6_000_000
+
+NativeTransform = Callable[[str | bytes], tuple[bytes, str, str, int] | str | None]
+
+
+def _load_native() -> tuple[NativeTransform | None, Callable[[bytes], str]]:
+    """The compiled per-record transform and base64 encoder, or None and the standard library's encoder."""
+
+    def b64encode(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    if os.environ.get("OPSANALYTICS_NATIVE", "1") == "0":
+        return None, b64encode
+    try:
+        import opsanalytics_native
+    except ImportError:  # not built: the Python reference does all the work
+        return None, b64encode
+    return opsanalytics_native.transform_record, opsanalytics_native.b64encode
+
+
+_native_transform_record, _b64encode = _load_native()
+
+
+def native_transform_enabled() -> bool:
+    """Whether records go through the compiled fast path (built, and not switched off)."""
+    return _native_transform_record is not None
+
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 RESULTS: Final[tuple[Result, ...]] = ("Ok", "Dropped", "ProcessingFailed")
@@ -60,11 +92,12 @@ class RecordOutcome:
     detail: str | None = None
     overflow_uri: str | None = None
 
-    def response_entry(self) -> dict[str, Any]:
+    def response_entry(self, *, encode_data: bool = True) -> dict[str, Any]:
         # Same shape as Powertools' KinesisFirehoseDataTransformationRecord: "data" always present.
         entry: dict[str, Any] = {"recordId": self.record_id, "result": self.result, "data": ""}
         if self.result == "Ok":
-            entry["data"] = base64.b64encode(self.data).decode("ascii")
+            if encode_data:
+                entry["data"] = _b64encode(self.data)
             if self.partition_keys:
                 entry["metadata"] = {"partitionKeys": self.partition_keys}
         return entry
@@ -86,6 +119,20 @@ def partition_keys_for(timestamp_ms: int) -> dict[str, str]:
 
 def transform_record(record_id: str, data: str | bytes) -> RecordOutcome:
     """Transform one Firehose record (base64 data of a Kinesis record) into its outcome. Never raises."""
+    if _native_transform_record is not None:
+        handled = _native_transform_record(data)
+        if isinstance(handled, tuple):
+            lines, dt, hour, log_events = handled
+            return RecordOutcome(
+                record_id, "Ok", data=lines, partition_keys={"dt": dt, "hour": hour}, log_events=log_events
+            )
+        if handled is not None:
+            return RecordOutcome(record_id, "Dropped", reason=handled)
+    return transform_record_python(record_id, data)
+
+
+def transform_record_python(record_id: str, data: str | bytes) -> RecordOutcome:
+    """`transform_record` in Python only: the reference the native fast path is held to."""
     try:
         payload = decode_subscription_payload(data, validate_events=False)
         if payload.is_control:
@@ -104,6 +151,7 @@ def transform_record(record_id: str, data: str | bytes) -> RecordOutcome:
                 raise
             timestamps.append(event["timestamp"])
             lines.append(dumps(event))
+        partition_keys = partition_keys_for(min(timestamps))
     except PayloadError as exc:
         return RecordOutcome(record_id, "ProcessingFailed", reason=exc.reason, detail=str(exc))
     except Exception as exc:  # a parser bug must fail one record, not the batch
@@ -113,7 +161,7 @@ def transform_record(record_id: str, data: str | bytes) -> RecordOutcome:
         record_id,
         "Ok",
         data=b"\n".join(lines),
-        partition_keys=partition_keys_for(min(timestamps)),
+        partition_keys=partition_keys,
         log_events=len(payload.log_events),
     )
 
@@ -144,19 +192,16 @@ def fit_response(
     entries: list[dict[str, Any] | None] = []
     overflow: list[RecordOutcome] = []
     for outcome, reserved in zip(outcomes, minimal, strict=True):
-        entry = outcome.response_entry()
         if outcome.result == "Ok":
-            # base64 needs no JSON escaping: size the entry without its data, then add the data's length.
-            data = entry["data"]
-            entry["data"] = ""
-            size = _entry_size(entry) + len(data)
-            entry["data"] = data
+            # base64 needs no JSON escaping: size the entry without its data, then add the data's encoded
+            # length, so that records which do not fit are never encoded.
+            size = _entry_size(outcome.response_entry(encode_data=False)) + 4 * ((len(outcome.data) + 2) // 3)
             if used + size - reserved > limit:
                 overflow.append(outcome)
                 entries.append(None)  # answered once its out-of-band delivery is known
                 continue
             used += size - reserved
-        entries.append(entry)
+        entries.append(outcome.response_entry())
     _deliver_out_of_band(overflow, sink, events_prefix)
     final: list[dict[str, Any]] = []
     for outcome, decided, reserved in zip(outcomes, entries, minimal, strict=True):
