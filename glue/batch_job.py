@@ -7,6 +7,16 @@ names are parsed with argparse, e.g.::
     python glue/batch_job.py --bucket .local/demo/bucket --sink bulk --opensearch_url http://127.0.0.1:9200
 
 Both build `BatchSettings` from the same strings and call `opsanalytics.batch.job.run`.
+
+Where the documents go in Glue (``--sink``; given, it wins):
+
+- ``bulk`` (the default without a connector jar): the core's `BulkWriter` from the driver, SigV4-signed
+  (service ``es``) for an ``*.amazonaws.com`` endpoint or with ``--opensearch_auth sigv4``; the region from
+  ``AWS_REGION``, ``AWS_DEFAULT_REGION`` or the endpoint. Needs opensearch-py
+  (``--additional-python-modules``), no jar.
+- ``connector`` (the default when ``--extra-jars`` names an ``opensearch-spark`` jar): the OpenSearch Spark
+  connector; the job stops before reading anything if its classes are not on the classpath.
+- ``none``: Parquet only.
 """
 
 from __future__ import annotations
@@ -14,13 +24,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
 
 from opsanalytics.batch.job import BatchReport, run
-from opsanalytics.batch.settings import BatchSettings
-from opsanalytics.batch.sinks import ConnectorSink, DocumentSink, NoSink
-from opsanalytics.opensearch import OpenSearchSettings
+from opsanalytics.batch.settings import BatchSettings, Sink
+from opsanalytics.batch.sinks import BulkSink, ConnectorSink, DocumentSink, NoSink, connector_available
+from opsanalytics.opensearch import BulkWriter, OpenSearchSettings, create_client
+from opsanalytics.settings import SettingsError
 
 REQUIRED: Final = ("bucket",)
 OPTIONAL: Final = (
@@ -37,6 +49,9 @@ OPTIONAL: Final = (
     "top_signatures",
     "write_parquet",
 )
+GLUE_OPTIONAL: Final = ("opensearch_auth",)
+"""Glue-only: ``none`` or ``sigv4`` (default: sigv4 for an ``*.amazonaws.com`` endpoint, else none)."""
+CONNECTOR_JAR_NAME: Final = "opensearch-spark"
 
 
 def parse_local_arguments(argv: Sequence[str]) -> dict[str, str]:
@@ -58,28 +73,76 @@ def glue_arguments(argv: Sequence[str]) -> dict[str, str] | None:
     except ImportError:
         return None
     # getResolvedOptions fails on a missing name: ask only for the optional ones that were given
-    names = ["JOB_NAME", *REQUIRED, *(name for name in OPTIONAL if f"--{name}" in argv)]
+    names = ["JOB_NAME", *REQUIRED, *(name for name in (*OPTIONAL, *GLUE_OPTIONAL) if f"--{name}" in argv)]
     # like sys.argv: getResolvedOptions skips the first element
     resolved: dict[str, str] = getResolvedOptions([sys.argv[0], *argv], names)
     return resolved
 
 
-def _connector_sink(spark: object, settings: BatchSettings) -> DocumentSink:
-    if settings.sink != "connector" or not settings.opensearch_url:
-        return NoSink()
-    os_settings = OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": settings.opensearch_url})
-    return ConnectorSink(spark, os_settings)
+def _argument(argv: Sequence[str], name: str) -> str | None:
+    """The value after ``--name`` in ``argv`` (Glue's own parameters such as ``--extra-jars`` included)."""
+    flag = f"--{name}"
+    for index, item in enumerate(argv):
+        if item == flag and index + 1 < len(argv):
+            return argv[index + 1]
+        if item.startswith(f"{flag}="):
+            return item[len(flag) + 1 :]
+    return None
 
 
-def main_glue(args: dict[str, str]) -> BatchReport:
+def default_glue_sink(argv: Sequence[str]) -> Sink:
+    """The sink when ``--sink`` is not given: the connector when ``--extra-jars`` names its jar, else bulk."""
+    jars = (_argument(argv, "extra-jars") or "").split(",")
+    return "connector" if any(CONNECTOR_JAR_NAME in jar.rsplit("/", 1)[-1] for jar in jars) else "bulk"
+
+
+def glue_settings(args: Mapping[str, str], argv: Sequence[str]) -> BatchSettings:
+    """`BatchSettings` of a Glue run: the Glue bookmark and `default_glue_sink` unless the arguments say otherwise."""
+    given = {name: value for name, value in args.items() if value.strip()}
+    return BatchSettings.from_job_arguments({"bookmark": "glue", "sink": default_glue_sink(argv), **given})
+
+
+def glue_opensearch_settings(url: str, args: Mapping[str, str], env: Mapping[str, str]) -> OpenSearchSettings:
+    """The endpoint of a Glue run; Glue sets AWS_REGION or AWS_DEFAULT_REGION, the endpoint names one too."""
+    region = env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "").strip()
+    values = {"OPENSEARCH_URL": url, "AWS_REGION": region, "OPENSEARCH_AUTH": args.get("opensearch_auth", "")}
+    if env.get("OPENSEARCH_TIMEOUT_SECONDS"):
+        values["OPENSEARCH_TIMEOUT_SECONDS"] = env["OPENSEARCH_TIMEOUT_SECONDS"]
+    return OpenSearchSettings.from_env(values)
+
+
+@contextmanager
+def glue_sink(
+    spark: Any, settings: BatchSettings, args: Mapping[str, str], env: Mapping[str, str]
+) -> Iterator[DocumentSink]:
+    """The `DocumentSink` for ``settings.sink``; checks the connector's classes before the job reads anything."""
+    if settings.sink == "none" or not settings.opensearch_url:
+        yield NoSink()
+        return
+    os_settings = glue_opensearch_settings(settings.opensearch_url, args, env)
+    if settings.sink == "connector":
+        if not connector_available(spark):
+            raise SettingsError(
+                "--sink connector needs the opensearch-spark jar on the classpath (--extra-jars s3://.../"
+                "opensearch-spark-35_2.12-<version>.jar); without one, use --sink bulk"
+            )
+        yield ConnectorSink(spark, os_settings)
+        return
+    client = create_client(os_settings)
+    try:
+        yield BulkSink(BulkWriter.for_client(client))
+    finally:
+        client.close()
+
+
+def main_glue(args: dict[str, str], argv: Sequence[str]) -> BatchReport:
     from glue_runtime import GlueRuntime
 
-    settings = BatchSettings.from_job_arguments({"bookmark": "glue", "sink": "connector", **args})
+    settings = glue_settings(args, argv)
     runtime = GlueRuntime(args)
     bookmark = runtime.bookmark(settings) if settings.bookmark == "glue" else None
-    report = run(
-        runtime.spark, settings, bookmark=bookmark, sink=_connector_sink(runtime.spark, settings), progress=print
-    )
+    with glue_sink(runtime.spark, settings, args, os.environ) as sink:
+        report = run(runtime.spark, settings, bookmark=bookmark, sink=sink, progress=print)
     print(report.summary())
     if not report.ok:
         raise SystemExit(f"{len(report.documents.failed)} documents were not written; the bookmark was not advanced")
@@ -100,7 +163,7 @@ def main_local(args: dict[str, str]) -> BatchReport:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = glue_arguments(argv)
-    report = main_glue(args) if args is not None else main_local(parse_local_arguments(argv))
+    report = main_glue(args, argv) if args is not None else main_local(parse_local_arguments(argv))
     return 0 if report.ok else 1
 
 

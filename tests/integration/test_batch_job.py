@@ -439,3 +439,10 @@ def test_connector_options_for_an_aws_domain() -> None:
     assert options["opensearch.aws.sigv4.region"] == "eu-west-1"
     assert options["opensearch.mapping.id"] == "doc_id"
     assert options["opensearch.write.operation"] == "index"
+
+
+def test_connector_check_on_a_real_spark_classpath(spark: Any) -> None:
+    """Plain PySpark has no opensearch-spark jar: the Glue entry point then refuses ``--sink connector``."""
+    from opsanalytics.batch.sinks import connector_available
+
+    assert connector_available(spark) is False

@@ -5,9 +5,10 @@ the settings, the Spark session and, in Glue, the bookmark and job commit. Steps
 
 1. list ``events/``, plan the UTC days to recompute (bookmark, ``--full`` or ``--from/--to``);
 2. check every gzip object of those days; unreadable ones are reported by path and left out;
-3. read the rest with the explicit LogEvent schema (PERMISSIVE: unparsable lines are counted per file);
-4. aggregate, write Parquet (dynamic partition overwrite of the recomputed days) and the documents
-   (deterministic ids, so a rerun overwrites), then commit the bookmark.
+3. read the rest once with the explicit LogEvent schema (PERMISSIVE: unparsable lines are counted per
+   file) into a cached copy holding only what the aggregates read (`transforms.for_aggregation`);
+4. aggregate from that copy, write Parquet (dynamic partition overwrite of the recomputed days) and the
+   documents (deterministic ids, so a rerun overwrites), then commit the bookmark.
 """
 
 from __future__ import annotations
@@ -258,15 +259,15 @@ def run(
     say(f"  {len(readable)} files to read, {len(corrupt)} unreadable")
     lap("pre-scan")
 
-    prepared = tx.with_periods(read_events(spark, [item.uri for item in readable]))
-    cached = tx.for_aggregation(prepared, tx.INPUT_FILE_COLUMN).cache()
-    report.invalid_rows = {row[tx.INPUT_FILE_COLUMN]: row["rows"] for row in tx.invalid_rows_by_file(cached).collect()}
+    # the one scan of the input: every aggregate below reads this cached copy
+    cached = tx.for_aggregation(read_events(spark, [item.uri for item in readable])).cache()
+    report.invalid_rows = {row[tx.INPUT_FILE_COLUMN]: row["rows"] for row in tx.unusable_rows_by_file(cached).collect()}
     if report.invalid_rows:
         bad = read_events(spark, sorted(report.invalid_rows), corrupt_record=True).cache()
         examples = tx.first_corrupt_lines(bad).collect()
         report.invalid_examples = {row[tx.INPUT_FILE_COLUMN]: row["line"][:200] for row in examples}
         bad.unpersist()
-    events = tx.in_days(tx.valid_events(cached), plan.days).drop(tx.INPUT_FILE_COLUMN)
+    events = tx.in_days(tx.usable_rows(cached), plan.days)
     lap("read")
 
     hourly, daily = tx.rollups(events, "hour"), tx.rollups(events, "day")
@@ -292,7 +293,8 @@ def run(
 
     if settings.write_parquet:
         report.parquet_location = settings.uri(settings.curated_prefix)
-        rollups.select(*tx.ROLLUP_COLUMNS).write.mode("overwrite").partitionBy("granularity", "dt").parquet(
+        # a few rows per service, log group and hour: one task writes one file per (granularity, dt)
+        rollups.select(*tx.ROLLUP_COLUMNS).coalesce(1).write.mode("overwrite").partitionBy("granularity", "dt").parquet(
             report.parquet_location
         )
         lap("parquet")

@@ -1,15 +1,16 @@
-"""Where the batch job's documents go: the OpenSearch Spark connector in AWS, the core BulkWriter locally.
+"""Where the batch job's documents go: the core BulkWriter (locally and in Glue) or the OpenSearch Spark connector.
 
 The job's OpenSearch outputs are small aggregates (one document per service, log group and hour or day;
 the top signatures; one SLO and Lambda report per service and day), so the job builds them once on the
 driver as `BulkOperation`s with deterministic ids, and a `DocumentSink` sends them:
 
-- `ConnectorSink` (AWS Glue): ``df.write.format("org.opensearch.spark.sql")`` per index, with
-  ``opensearch.mapping.id`` set to the deterministic id and SigV4 signing. The connector jar
-  (``org.opensearch.client:opensearch-spark-35_2.12``) is given to the Glue job with ``--extra-jars``.
-- `BulkSink` (local): the same operations through `opsanalytics.opensearch.BulkWriter` from the driver.
-  The connector jar is not available from the package registry this project builds with, so local runs
-  and the tests use this sink; the connector path is checked here only for the options it is given.
+- `BulkSink` (local, and Glue without a connector jar): the operations through
+  `opsanalytics.opensearch.BulkWriter` from the driver, SigV4-signed against an AWS domain. No jar to
+  upload: the Glue job installs opensearch-py with ``--additional-python-modules``.
+- `ConnectorSink` (Glue with ``--extra-jars``): ``df.write.format("org.opensearch.spark.sql")`` per index,
+  with ``opensearch.mapping.id`` set to the deterministic id and SigV4 signing. The connector jar
+  (``org.opensearch.client:opensearch-spark-35_2.12``) is not available from the package registry this
+  project builds with, so the connector path is checked here only for the options it is given.
 - `NoSink`: Parquet only.
 """
 
@@ -26,6 +27,7 @@ from ..opensearch.bulk import BulkOperation, BulkWriter, FailedItem
 from ..opensearch.client import OpenSearchSettings
 
 CONNECTOR_FORMAT: Final = "org.opensearch.spark.sql"
+CONNECTOR_SOURCE_CLASS: Final = f"{CONNECTOR_FORMAT}.DefaultSource"
 ID_FIELD: Final = "doc_id"
 
 
@@ -89,6 +91,18 @@ def connector_options(settings: OpenSearchSettings) -> dict[str, str]:
         options["opensearch.aws.sigv4.enabled"] = "true"
         options["opensearch.aws.sigv4.region"] = settings.region or ""
     return options
+
+
+def connector_available(spark: Any) -> bool:
+    """Whether the connector's data source class loads in the Spark driver (the jar is on its classpath)."""
+    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
+
+    loader = spark.sparkContext._jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    try:
+        loader.loadClass(CONNECTOR_SOURCE_CLASS)
+    except Py4JError:  # Py4JJavaError wrapping ClassNotFoundException
+        return False
+    return True
 
 
 class ConnectorSink:

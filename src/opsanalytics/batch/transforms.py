@@ -17,7 +17,14 @@ from pyspark.sql import types as T
 
 from ..metrics import PERCENTILES
 from ..models import LOG_EVENT_SCHEMA_VERSION, LogEvent
-from .signatures import normalise_message, signature_id
+from .signatures import (
+    MAX_SIGNATURE_CHARS,
+    PORTABLE_CHARACTERS,
+    SIGNATURE_ID_CHARS,
+    SIGNATURE_RULES,
+    WHITESPACE_RULE,
+    normalise_message,
+)
 
 CORRUPT_COLUMN: Final = "_corrupt_record"
 INPUT_FILE_COLUMN: Final = "input_file"
@@ -85,21 +92,23 @@ def _key_fields_present() -> Column:
     return condition
 
 
-def valid_events(raw: DataFrame) -> DataFrame:
-    """Rows that parsed and carry the fields every aggregate needs. Without a corrupt-record column a line
-    that is not JSON reads as a row of nulls, so the key-field check covers it."""
+def _usable(raw: DataFrame) -> Column:
+    """A line that parsed and carries every key field."""
     condition = _key_fields_present()
     if CORRUPT_COLUMN in raw.columns:
         condition = condition & F.col(CORRUPT_COLUMN).isNull()
-    return raw.filter(condition)
+    return condition
+
+
+def valid_events(raw: DataFrame) -> DataFrame:
+    """Rows that parsed and carry the fields every aggregate needs. Without a corrupt-record column a line
+    that is not JSON reads as a row of nulls, so the key-field check covers it."""
+    return raw.filter(_usable(raw))
 
 
 def invalid_rows_by_file(raw: DataFrame) -> DataFrame:
     """(input_file, rows) of lines that did not parse or lack a key field."""
-    condition = ~_key_fields_present()
-    if CORRUPT_COLUMN in raw.columns:
-        condition = condition | F.col(CORRUPT_COLUMN).isNotNull()
-    return raw.filter(condition).groupBy(INPUT_FILE_COLUMN).agg(F.count(F.lit(1)).alias("rows"))
+    return raw.filter(~_usable(raw)).groupBy(INPUT_FILE_COLUMN).agg(F.count(F.lit(1)).alias("rows"))
 
 
 def first_corrupt_lines(raw: DataFrame) -> DataFrame:
@@ -129,17 +138,26 @@ def with_periods(events: DataFrame) -> DataFrame:
     )
 
 
+def _with_dt(frame: DataFrame, epoch_ms_column: str) -> DataFrame:
+    """Adds ``dt``, the UTC day of an epoch-millisecond column: on aggregates, not on every event."""
+    return frame.withColumn("dt", _day_string(F.col(epoch_ms_column)))
+
+
 def in_days(events: DataFrame, days: Sequence[date]) -> DataFrame:
-    """Events whose UTC day is one of ``days`` (after `with_periods`)."""
-    return events.filter(F.col("dt").isin([day.isoformat() for day in days]))
+    """Events whose UTC day is one of ``days`` (after `with_periods` or `for_aggregation`)."""
+    day_starts = [(day - date(1970, 1, 1)).days * DAY_MS for day in days]
+    return events.filter(F.col("day_start").isin(day_starts))
 
 
-def for_aggregation(events: DataFrame, *extra: str) -> DataFrame:
-    """The columns the aggregates read (and ``extra`` ones); messages only on error events (the signatures
-    need no others), which keeps a cached copy small."""
-    return events.select(
+def for_aggregation(raw: DataFrame) -> DataFrame:
+    """The lines of `read_events` (with ``input_file``) reduced to what the aggregates read, small enough to
+    cache: ``hour_start`` and ``day_start``; ``event_id`` and ``message`` only on error events (only the
+    signatures read them); ``input_file`` only on unusable lines (null on usable ones), for
+    `unusable_rows_by_file`. Select the usable ones with `usable_rows`."""
+    return raw.select(
         "timestamp",
-        "event_id",
+        _period_start(HOUR_MS).alias("hour_start"),
+        _period_start(DAY_MS).alias("day_start"),
         "service",
         "log_group",
         "format",
@@ -151,13 +169,21 @@ def for_aggregation(events: DataFrame, *extra: str) -> DataFrame:
         "memory_size_mb",
         "memory_used_mb",
         "init_ms",
+        F.when(F.col("error"), F.col("event_id")).alias("event_id"),
         F.when(F.col("error"), F.col("message")).alias("message"),
-        "minute_start",
-        "hour_start",
-        "day_start",
-        "dt",
-        *extra,
+        F.when(~_usable(raw), F.col(INPUT_FILE_COLUMN)).alias(INPUT_FILE_COLUMN),
     )
+
+
+def usable_rows(prepared: DataFrame) -> DataFrame:
+    """The usable events of a `for_aggregation` frame."""
+    return prepared.filter(F.col(INPUT_FILE_COLUMN).isNull()).drop(INPUT_FILE_COLUMN)
+
+
+def unusable_rows_by_file(prepared: DataFrame) -> DataFrame:
+    """(input_file, rows) of a `for_aggregation` frame's lines that did not parse or lack a key field."""
+    unusable = prepared.filter(F.col(INPUT_FILE_COLUMN).isNotNull())
+    return unusable.groupBy(INPUT_FILE_COLUMN).agg(F.count(F.lit(1)).alias("rows"))
 
 
 def _latency_columns() -> list[Column]:
@@ -196,7 +222,7 @@ def rollups(events: DataFrame, granularity: str) -> DataFrame:
     (``granularity`` and ``dt`` last: they are its partition keys)."""
     size_ms = {"hour": HOUR_MS, "day": DAY_MS}[granularity]
     start_column = {"hour": "hour_start", "day": "day_start"}[granularity]
-    grouped = events.groupBy(F.col(start_column).alias("start_ms"), "service", "log_group", "dt").agg(
+    grouped = events.groupBy(F.col(start_column).alias("start_ms"), "service", "log_group").agg(
         F.count(F.lit(1)).alias("events"),
         F.sum(F.col("error").cast("long")).alias("errors"),
         *_latency_columns(),
@@ -214,7 +240,7 @@ def rollups(events: DataFrame, granularity: str) -> DataFrame:
         *(F.col(name) for name in ROLLUP_COLUMNS[8:13]),
         "bytes",
         F.lit(granularity).alias("granularity"),
-        "dt",
+        _day_string(F.col("start_ms")).alias("dt"),
     )
 
 
@@ -225,36 +251,58 @@ def minute_counts(events: DataFrame) -> DataFrame:
     )
 
 
+def signature_column(message: Column) -> Column:
+    """`normalise_message` in Spark SQL: the same `SIGNATURE_RULES` strings through ``regexp_replace``.
+    Equal to it only on messages of `PORTABLE_CHARACTERS` (see `opsanalytics.batch.signatures`)."""
+    text = F.regexp_replace(F.coalesce(message, F.lit("")), r"\A\s+|\s+\z", "")  # str.strip()
+    text = F.substring_index(text, "\n", 1)
+    for pattern, placeholder in SIGNATURE_RULES:
+        text = F.regexp_replace(text, pattern, placeholder)
+    # after the collapse the only whitespace left is " ", which is all F.trim removes
+    text = F.trim(F.regexp_replace(text, *WHITESPACE_RULE))
+    return F.substring(text, 1, MAX_SIGNATURE_CHARS)
+
+
+def signature_id_column(signature: Column) -> Column:
+    """`opsanalytics.batch.signatures.signature_id`: SHA-256 of the UTF-8 text, the first hex digits."""
+    return F.substring(F.sha2(signature, 256), 1, SIGNATURE_ID_CHARS)
+
+
+def with_signatures(errors: DataFrame) -> DataFrame:
+    """Adds ``signature`` (`normalise_message` of ``message``): in Spark SQL for portable messages, through
+    a Python UDF for the others. Runs a small job to learn whether there are others: Python workers start
+    only then."""
+    portable = ~F.coalesce(F.col("message"), F.lit("")).rlike(f"[^{PORTABLE_CHARACTERS}]")
+    signed = errors.filter(portable).withColumn("signature", signature_column(F.col("message")))
+    others = errors.filter(~portable)
+    if others.isEmpty():
+        return signed
+    python_signature = F.udf(normalise_message, T.StringType())
+    return signed.unionByName(others.withColumn("signature", python_signature(F.col("message"))))
+
+
 def error_signatures(events: DataFrame, top: int) -> DataFrame:
     """The ``top`` error signatures of each day: count, first and last seen, the first message as the
-    example, the services and log groups affected. The signature is `normalise_message`, run as a Python UDF
-    so the batch and the unit tests share one definition."""
-    signature = F.udf(normalise_message, T.StringType())
-    signature_hash = F.udf(signature_id, T.StringType())
+    example, the services and log groups affected. The signature is `normalise_message` (see
+    `with_signatures`)."""
     errors = events.filter(F.col("error")).select(
-        "dt",
-        "day_start",
-        "timestamp",
-        "event_id",
-        "service",
-        "log_group",
-        "message",
-        signature("message").alias("signature"),
+        "day_start", "timestamp", "event_id", "service", "log_group", "message"
     )
-    grouped = errors.groupBy("dt", "day_start", "signature").agg(
-        F.count(F.lit(1)).alias("count"),
-        F.min("timestamp").alias("first_seen_ms"),
-        F.max("timestamp").alias("last_seen_ms"),
-        F.min(F.struct("timestamp", "event_id", "message")).getField("message").alias("example"),
-        F.sort_array(F.collect_set("service")).alias("services"),
-        F.sort_array(F.collect_set("log_group")).alias("log_groups"),
+    grouped = (
+        with_signatures(errors)
+        .groupBy("day_start", "signature")
+        .agg(
+            F.count(F.lit(1)).alias("count"),
+            F.min("timestamp").alias("first_seen_ms"),
+            F.max("timestamp").alias("last_seen_ms"),
+            F.min(F.struct("timestamp", "event_id", "message")).getField("message").alias("example"),
+            F.sort_array(F.collect_set("service")).alias("services"),
+            F.sort_array(F.collect_set("log_group")).alias("log_groups"),
+        )
     )
-    rank = F.row_number().over(Window.partitionBy("dt").orderBy(F.desc("count"), F.asc("signature")))
-    return (
-        grouped.withColumn("rank", rank)
-        .filter(F.col("rank") <= top)
-        .withColumn("signature_id", signature_hash("signature"))
-    )
+    rank = F.row_number().over(Window.partitionBy("day_start").orderBy(F.desc("count"), F.asc("signature")))
+    ranked = grouped.withColumn("rank", rank).filter(F.col("rank") <= top)
+    return _with_dt(ranked.withColumn("signature_id", signature_id_column(F.col("signature"))), "day_start")
 
 
 def slo_counts(events: DataFrame, thresholds_ms: Mapping[str, float], default_threshold_ms: float) -> DataFrame:
@@ -265,19 +313,20 @@ def slo_counts(events: DataFrame, thresholds_ms: Mapping[str, float], default_th
         threshold = F.when(F.col("service") == F.lit(service), F.lit(float(value))).otherwise(threshold)
     requests = events.filter(F.col("status").isNotNull())
     timed = F.col("latency_ms").isNotNull()
-    return requests.groupBy("dt", "day_start", "service").agg(
+    counts = requests.groupBy("day_start", "service").agg(
         F.count(F.lit(1)).alias("requests"),
         F.sum(F.col("error").cast("long")).alias("failed"),
         F.sum(timed.cast("long")).alias("timed"),
         F.sum((timed & (F.col("latency_ms") <= threshold)).cast("long")).alias("fast"),
     )
+    return _with_dt(counts, "day_start")
 
 
 def lambda_efficiency(events: DataFrame) -> DataFrame:
     """Per function (service), log group, memory size and day, from Lambda REPORT lines."""
     reports = events.filter(F.col("format") == F.lit("lambda_report"))
     quantiles = F.percentile("latency_ms", [0.5, 0.95])
-    grouped = reports.groupBy("dt", "day_start", "service", "log_group", "memory_size_mb").agg(
+    grouped = reports.groupBy("day_start", "service", "log_group", "memory_size_mb").agg(
         F.count(F.lit(1)).alias("invocations"),
         F.sum(F.col("error").cast("long")).alias("errors"),
         F.count("init_ms").alias("cold_starts"),
@@ -290,10 +339,15 @@ def lambda_efficiency(events: DataFrame) -> DataFrame:
         F.avg("memory_used_mb").alias("avg_memory_used_mb"),
         F.max("memory_used_mb").alias("max_memory_used_mb"),
     )
-    return grouped.select(
-        "*",
-        (F.col("max_memory_used_mb") / F.col("memory_size_mb")).alias("memory_utilisation"),
-        (F.col("total_billed_ms") / F.lit(1000.0) * F.col("memory_size_mb") / F.lit(1024.0)).alias("billed_gb_seconds"),
+    return _with_dt(
+        grouped.select(
+            "*",
+            (F.col("max_memory_used_mb") / F.col("memory_size_mb")).alias("memory_utilisation"),
+            (F.col("total_billed_ms") / F.lit(1000.0) * F.col("memory_size_mb") / F.lit(1024.0)).alias(
+                "billed_gb_seconds"
+            ),
+        ),
+        "day_start",
     )
 
 
@@ -310,7 +364,12 @@ __all__ = [
     "log_event_schema",
     "minute_counts",
     "rollups",
+    "signature_column",
+    "signature_id_column",
     "slo_counts",
+    "unusable_rows_by_file",
+    "usable_rows",
     "valid_events",
     "with_periods",
+    "with_signatures",
 ]
