@@ -8,6 +8,7 @@ numbers (a wildcard resource must carry a comment on its line), composed into YA
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -482,3 +483,12 @@ def test_the_glue_job_installs_the_pinned_core_requirements() -> None:
     # the wheel the artifacts function ships is the project's (functions/deploy_artifacts/Makefile builds it)
     app = (ROOT / "functions" / "deploy_artifacts" / "app.py").read_text()
     assert f'"{project["name"]}-*-py3-none-any.whl"' in app
+
+
+def test_the_batch_schedule_is_a_parameter_with_an_hourly_default() -> None:
+    (trigger,) = resources_of("AWS::Glue::Trigger").values()
+    assert trigger["Properties"]["Schedule"] == {"Ref": "BatchSchedule"}
+    schedule = PARAMETERS["BatchSchedule"]
+    assert re.fullmatch(schedule["AllowedPattern"], schedule["Default"])
+    assert re.fullmatch(schedule["AllowedPattern"], "cron(15 0/6 * * ? *)")
+    assert not re.fullmatch(schedule["AllowedPattern"], "rate(1 hour)"), "Glue triggers take cron only"
