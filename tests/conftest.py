@@ -30,6 +30,24 @@ def load_event() -> Callable[[str], dict[str, Any]]:
     return load
 
 
+MOTO_REGION = "us-east-1"
+
+
+@pytest.fixture
+def mocked_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's in-memory AWS for unit tests of boto3 calls, with dummy credentials; yields the region."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": MOTO_REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield MOTO_REGION
+
+
 free_ports = opensearch_node.free_ports
 
 

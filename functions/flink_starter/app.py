@@ -34,6 +34,7 @@ from opsanalytics.custom_resource import (
     answer,
     build_response,
     required_string,
+    stack_is_rolling_back,
 )
 
 logger = Logger()
@@ -115,13 +116,6 @@ def ensure_running(
             )
         if status not in ALREADY_RUNNING:
             raise ApplicationNotStarted(f"the Managed Flink application {name} is {status} after StartApplication")
-
-
-def stack_is_rolling_back(cloudformation: Any, stack_id: str) -> bool:
-    if not stack_id:
-        return False
-    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
-    return "ROLLBACK" in str(stack["StackStatus"])
 
 
 def handle(

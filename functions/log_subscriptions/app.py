@@ -12,7 +12,8 @@ logs while processing them, which makes more lines, without end. Naming one of t
 covers some of them skips them (``Skipped`` attribute). The function's IAM policy denies subscribing them as well.
 
 Create and Update check every log group before changing any: a group that does not exist, or that already has the
-two subscription filters CloudWatch Logs allows from someone else, fails the stack operation with its name. Update
+two subscription filters CloudWatch Logs allows from someone else, fails the stack operation with its name (during a
+rollback it is skipped with a warning instead: a failure then would leave the stack UPDATE_ROLLBACK_FAILED). Update
 removes the filter from groups no longer listed and puts it on the listed ones (unchanged filters are left alone).
 Delete removes the filter from every group the properties select; groups gone or without the filter are skipped.
 The ``Revision`` property is not read: changing it makes CloudFormation send an Update, which expands the prefixes
@@ -38,6 +39,7 @@ from opsanalytics.custom_resource import (
     answer,
     build_response,
     required_string,
+    stack_is_rolling_back,
     string_list,
 )
 
@@ -158,9 +160,11 @@ def _is_current(existing: Mapping[str, Any], spec: SubscriptionSpec) -> bool:
     )
 
 
-def plan_subscriptions(logs: Any, spec: SubscriptionSpec, log_groups: Iterable[str]) -> tuple[list[str], int]:
-    """The log groups whose filter must be put, and the number already current; fails naming every group that
-    does not exist or is full, before anything changes."""
+def plan_subscriptions(
+    logs: Any, spec: SubscriptionSpec, log_groups: Iterable[str]
+) -> tuple[list[str], int, list[str]]:
+    """The log groups whose filter must be put, the number already current, and one problem per group that does
+    not exist or is full (those are not in the first list)."""
     to_put, current, problems = [], 0, []
     for name in log_groups:
         try:
@@ -181,9 +185,7 @@ def plan_subscriptions(logs: Any, spec: SubscriptionSpec, log_groups: Iterable[s
             )
         else:
             to_put.append(name)
-    if problems:
-        raise SubscriptionError("; ".join(problems))
-    return to_put, current
+    return to_put, current, problems
 
 
 def put_subscription(logs: Any, spec: SubscriptionSpec, log_group: str, sleep: Callable[[float], None]) -> None:
@@ -244,8 +246,13 @@ def apply(
     logs: Any,
     request: CustomResourceRequest,
     sleep: Callable[[float], None] = time.sleep,
+    rolling_back: Callable[[], bool] = lambda: False,
 ) -> dict[str, str]:
-    """Bring the subscriptions to what the request asks; the resource's attributes."""
+    """Bring the subscriptions to what the request asks; the resource's attributes.
+
+    A log group that does not exist or is full fails Create and Update before anything changes, except while
+    the stack rolls back (`rolling_back`, asked only then): the rollback's Update, back to the old list, skips
+    such groups with a warning, since a failure would leave the stack in UPDATE_ROLLBACK_FAILED."""
     removed: list[str] = []
     if request.request_type == "Delete":
         removed = remove_subscriptions(logs, *removal_targets(logs, request.properties))
@@ -253,7 +260,11 @@ def apply(
         return {"Removed": str(len(removed))}
     spec = SubscriptionSpec.from_properties(request.properties)
     selection = select_log_groups(logs, spec)
-    to_put, current = plan_subscriptions(logs, spec, selection.log_groups)
+    to_put, current, problems = plan_subscriptions(logs, spec, selection.log_groups)
+    if problems and not rolling_back():
+        raise SubscriptionError("; ".join(problems))
+    if problems:
+        logger.warning("log groups skipped during a rollback", extra={"problems": problems})
     if request.request_type == "Update":
         old_name, old_groups = removal_targets(logs, request.old_properties)
         keep = set(selection.log_groups) if old_name == spec.filter_name else set()
@@ -279,8 +290,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     physical_id = str(event.get("PhysicalResourceId") or properties.get("FilterName") or "log-subscriptions")
     try:
         request = CustomResourceRequest.from_event(event)
-        logs = boto3.client("logs", region_name=os.environ.get("AWS_REGION"), config=CLIENT_CONFIG)
-        data = apply(logs, request)
+        region = os.environ.get("AWS_REGION")
+        logs = boto3.client("logs", region_name=region, config=CLIENT_CONFIG)
+        cloudformation = boto3.client("cloudformation", region_name=region)
+        data = apply(logs, request, rolling_back=lambda: stack_is_rolling_back(cloudformation, request.stack_id))
         response = build_response(event, "SUCCESS", physical_id, data=data)
     except Exception as exc:  # any failure must reach CloudFormation, or the stack waits for an hour
         logger.exception("the log subscriptions failed", extra={"request_type": event.get("RequestType")})

@@ -60,6 +60,15 @@ class CustomResourceRequest:
         )
 
 
+def stack_is_rolling_back(cloudformation: Any, stack_id: str) -> bool:
+    """Whether the stack is rolling back (its status names a rollback). A custom resource must not fail then:
+    CloudFormation would leave the stack in UPDATE_ROLLBACK_FAILED."""
+    if not stack_id:
+        return False
+    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    return "ROLLBACK" in str(stack["StackStatus"])
+
+
 def string_list(properties: Mapping[str, Any], name: str) -> tuple[str, ...]:
     """A list property, stripped, without empty entries (an empty CommaDelimitedList arrives as ``[""]``)."""
     raw = properties.get(name) or ()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from opsanalytics.local.lambda_runtime import LocalFunction
 
@@ -42,24 +41,12 @@ def response_url() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
-
-
 @pytest.mark.parametrize("function", ["deploy_artifacts", "flink_starter", "log_subscriptions"])
 def test_delete_is_answered_with_the_resources_physical_id(
     function: str,
     load_event: Callable[[str], dict[str, Any]],
     response_url: tuple[str, list[dict[str, Any]]],
-    aws: None,
+    mocked_aws: str,
 ) -> None:
     url, received = response_url
     event = {**load_event(f"{function}/delete.json"), "ResponseURL": url}
@@ -73,7 +60,7 @@ def test_delete_is_answered_with_the_resources_physical_id(
 def test_create_uploads_the_artifacts_and_answers_their_keys(
     load_event: Callable[[str], dict[str, Any]],
     response_url: tuple[str, list[dict[str, Any]]],
-    aws: None,
+    mocked_aws: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -100,7 +87,7 @@ def test_create_uploads_the_artifacts_and_answers_their_keys(
 def test_naming_a_pipeline_log_group_fails_the_stack_operation_with_its_name(
     load_event: Callable[[str], dict[str, Any]],
     response_url: tuple[str, list[dict[str, Any]]],
-    aws: None,
+    mocked_aws: str,
 ) -> None:
     url, received = response_url
     event = load_event("log_subscriptions/delete.json")

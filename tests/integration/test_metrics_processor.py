@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 import pytest
-from moto import mock_aws
 from opensearchpy import OpenSearch
 
 from opsanalytics.alerts import AlertRuleError, AlertStore, read_outbox
@@ -156,30 +155,21 @@ def alert_store(client: OpenSearch, prefixes: dict[str, str]) -> AlertStore:
 
 
 @pytest.fixture
-def sns_topics(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def sns_topics(mocked_aws: str) -> Iterator[dict[str, Any]]:
     """Two SNS topics, each with an SQS subscriber (the SMS one filtered on severity, as the stack would)."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        import boto3
+    import boto3
 
-        sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
-        topics: dict[str, Any] = {"sqs": sqs, "queues": {}}
-        for channel, policy in (("email", None), ("sms", {"severity": ["critical"]})):
-            arn = sns.create_topic(Name=f"opsanalytics-alerts-{channel}")["TopicArn"]
-            queue_url = sqs.create_queue(QueueName=f"alerts-{channel}")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
-            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
-            topics[channel] = arn
-            topics["queues"][channel] = queue_url
-        yield topics
+    sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+    topics: dict[str, Any] = {"sqs": sqs, "queues": {}}
+    for channel, policy in (("email", None), ("sms", {"severity": ["critical"]})):
+        arn = sns.create_topic(Name=f"opsanalytics-alerts-{channel}")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName=f"alerts-{channel}")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
+        sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+        topics[channel] = arn
+        topics["queues"][channel] = queue_url
+    yield topics
 
 
 def received(topics: dict[str, Any], channel: str) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from opsanalytics.custom_resource import CustomResourceRequest
 from opsanalytics.local.lambda_runtime import LocalFunction
@@ -29,23 +28,16 @@ app = LocalFunction("log_subscriptions").module
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        import boto3
+def aws(mocked_aws: str) -> Iterator[dict[str, Any]]:
+    import boto3
 
-        logs = boto3.client("logs", region_name=REGION)
-        kinesis = boto3.client("kinesis", region_name=REGION)
-        kinesis.create_stream(StreamName="logs", StreamModeDetails={"StreamMode": "ON_DEMAND"})
-        stream_arn = kinesis.describe_stream_summary(StreamName="logs")["StreamDescriptionSummary"]["StreamARN"]
-        for name in LOG_GROUPS:
-            logs.create_log_group(logGroupName=name)
-        yield {"logs": logs, "stream_arn": stream_arn}
+    logs = boto3.client("logs", region_name=REGION)
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    kinesis.create_stream(StreamName="logs", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    stream_arn = kinesis.describe_stream_summary(StreamName="logs")["StreamDescriptionSummary"]["StreamARN"]
+    for name in LOG_GROUPS:
+        logs.create_log_group(logGroupName=name)
+    yield {"logs": logs, "stream_arn": stream_arn}
 
 
 def props(aws: dict[str, Any], *names: str, **overrides: Any) -> dict[str, Any]:
@@ -205,4 +197,15 @@ def test_a_role_that_is_not_usable_yet_is_retried(aws: dict[str, Any]) -> None:
     app.apply(client, request("Create", props(aws, "/ecs/checkout")), waits.append)
     assert client.refused == 1
     assert waits == [app.TEST_MESSAGE_RETRY_SECONDS[0]]
+    assert subscribed(aws) == {"/ecs/checkout"}
+
+
+def test_a_rollback_skips_a_group_gone_since_instead_of_failing(aws: dict[str, Any]) -> None:
+    """The rollback's Update goes back to the old list; a group deleted since must not leave the stack in
+    UPDATE_ROLLBACK_FAILED. Outside a rollback the same request fails, naming the group."""
+    old = props(aws, "/ecs/checkout", "/ecs/nowhere")
+    with pytest.raises(app.SubscriptionError, match="/ecs/nowhere does not exist"):
+        app.apply(aws["logs"], request("Update", old, props(aws)), no_sleep, rolling_back=lambda: False)
+    data = app.apply(aws["logs"], request("Update", old, props(aws)), no_sleep, rolling_back=lambda: True)
+    assert data["Put"] == "1"
     assert subscribed(aws) == {"/ecs/checkout"}

@@ -106,11 +106,6 @@ def valid_events(raw: DataFrame) -> DataFrame:
     return raw.filter(_usable(raw))
 
 
-def invalid_rows_by_file(raw: DataFrame) -> DataFrame:
-    """(input_file, rows) of lines that did not parse or lack a key field."""
-    return raw.filter(~_usable(raw)).groupBy(INPUT_FILE_COLUMN).agg(F.count(F.lit(1)).alias("rows"))
-
-
 def first_corrupt_lines(raw: DataFrame) -> DataFrame:
     """(input_file, line) with the first unparsable line of each file (``raw`` read with the corrupt-record
     column and cached: Spark refuses queries on raw JSON that reference only that column)."""
@@ -359,7 +354,6 @@ __all__ = [
     "error_signatures",
     "for_aggregation",
     "in_days",
-    "invalid_rows_by_file",
     "lambda_efficiency",
     "log_event_schema",
     "minute_counts",
