@@ -54,16 +54,22 @@ def assert_layout(path: Path) -> None:
         assert json.loads(archive.read("connector.json"))["generation"] in (4, 5)
 
 
-def test_zip_layout_from_a_jar_and_a_wheel(tmp_path: Path) -> None:
-    build_zip = _build_zip_module()
-    jar = tmp_path / "pyflink-dependencies.jar"
+def _jar_and_wheels(build_zip: ModuleType, directory: Path) -> tuple[Path, Path]:
+    """A connector jar with the legacy (4.x) connector class, and a wheel directory holding an orjson wheel."""
+    jar = directory / "pyflink-dependencies.jar"
     with zipfile.ZipFile(jar, "w") as archive:
         archive.writestr(build_zip.LEGACY_CONNECTOR_CLASS, b"")
-    wheels = tmp_path / "wheels"
+    wheels = directory / "wheels"
     wheels.mkdir()
     with zipfile.ZipFile(wheels / "orjson-3.13.0-cp311-cp311-manylinux_2_17_x86_64.whl", "w") as wheel:
         wheel.writestr("orjson/__init__.py", "")
         wheel.writestr("orjson-3.13.0.dist-info/METADATA", "Name: orjson\n")
+    return jar, wheels
+
+
+def test_zip_layout_from_a_jar_and_a_wheel(tmp_path: Path) -> None:
+    build_zip = _build_zip_module()
+    jar, wheels = _jar_and_wheels(build_zip, tmp_path)
     output = build_zip.build_zip(tmp_path / "app.zip", jar=jar, wheel_dir=wheels)
     assert_layout(output)
     with zipfile.ZipFile(output) as archive:
@@ -73,13 +79,7 @@ def test_zip_layout_from_a_jar_and_a_wheel(tmp_path: Path) -> None:
 def test_the_same_inputs_give_the_same_bytes(tmp_path: Path) -> None:
     """The deploy uploads the zip under its content hash: a rebuild of unchanged inputs is the same object."""
     build_zip = _build_zip_module()
-    jar = tmp_path / "pyflink-dependencies.jar"
-    with zipfile.ZipFile(jar, "w") as archive:
-        archive.writestr(build_zip.LEGACY_CONNECTOR_CLASS, b"")
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    with zipfile.ZipFile(wheels / "orjson-3.13.0-cp311-cp311-manylinux_2_17_x86_64.whl", "w") as wheel:
-        wheel.writestr("orjson/__init__.py", "")
+    jar, wheels = _jar_and_wheels(build_zip, tmp_path)
     first = build_zip.build_zip(tmp_path / "first.zip", jar=jar, wheel_dir=wheels).read_bytes()
     os.utime(jar, (1_600_000_000, 1_600_000_000))  # another time, the same content
     second = build_zip.build_zip(tmp_path / "second.zip", jar=jar, wheel_dir=wheels).read_bytes()
