@@ -146,7 +146,7 @@ def in_days(events: DataFrame, days: Sequence[date]) -> DataFrame:
 
 def for_aggregation(raw: DataFrame) -> DataFrame:
     """The lines of `read_events` (with ``input_file``) reduced to what the aggregates read, small enough to
-    cache: ``hour_start`` and ``day_start``; ``event_id`` and ``message`` only on error events (only the
+    keep in memory: ``hour_start`` and ``day_start``; ``event_id`` and ``message`` only on error events (only the
     signatures read them); ``input_file`` only on unusable lines (null on usable ones), for
     `unusable_rows_by_file`. Select the usable ones with `usable_rows`."""
     return raw.select(
