@@ -7,15 +7,19 @@ a latency spike, which the realtime alert rules are meant to catch and then see 
 
 from __future__ import annotations
 
+import base64
+import gzip
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from .cloudwatch import encode_subscription_payload
+from .firehose import transform_record
 
 DEFAULT_START_MS: Final = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 MINUTE_MS: Final = 60_000
@@ -312,3 +316,40 @@ def generate_sample_batches(
 def _time_ordered(batch: SampleBatch) -> SampleBatch:
     batch.events.sort(key=lambda event: int(event["timestamp"]))
     return batch
+
+
+SAMPLE_EVENTS_PER_MINUTE: Final = 490
+"""log lines per minute of the sample services at ``scale=1``"""
+
+
+def write_event_archive(
+    root: Path, *, events: int, scale: float = 20.0, seed: int = 3, records_per_object: int = 400
+) -> int:
+    """Sample traffic through the real transformer into ``root/events/dt=/hour=/`` as Firehose-like gzip
+    objects (``records_per_object`` records of 50 events, about Firehose's 1 MiB processor buffer);
+    returns the events written (about ``events``: whole minutes of traffic)."""
+    minutes = max(1, round(events / (SAMPLE_EVENTS_PER_MINUTE * scale)))
+    pending: dict[tuple[str, str], list[bytes]] = {}
+    objects: dict[tuple[str, str], int] = {}
+    written = 0
+
+    def flush(dt: str, hour: str) -> None:
+        folder = root / "events" / f"dt={dt}" / f"hour={hour}"
+        folder.mkdir(parents=True, exist_ok=True)
+        number = objects.get((dt, hour), 0)
+        body = b"".join(pending.pop((dt, hour)))
+        (folder / f"opsanalytics-logs-1-{number:05d}.gz").write_bytes(gzip.compress(body, compresslevel=6, mtime=0))
+        objects[(dt, hour)] = number + 1
+
+    for index, batch in enumerate(generate_sample_batches(minutes=minutes, scale=scale, seed=seed)):
+        outcome = transform_record(str(index), base64.b64encode(batch.payload()))
+        if outcome.result != "Ok" or outcome.partition_keys is None:
+            continue
+        keys = (outcome.partition_keys["dt"], outcome.partition_keys["hour"])
+        pending.setdefault(keys, []).append(outcome.data)
+        written += outcome.log_events
+        if len(pending[keys]) >= records_per_object:
+            flush(*keys)
+    for keys in list(pending):
+        flush(*keys)
+    return written

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -31,10 +33,19 @@ def _progress(message: str) -> None:
 
 
 def local_spark_session(
-    app_name: str = "opsanalytics-batch", cores: int = 2, shuffle_partitions: int = 4
+    app_name: str = "opsanalytics-batch",
+    cores: int = 2,
+    shuffle_partitions: int = 4,
+    java_options: Sequence[str] | None = None,
 ) -> SparkSession:
-    """Spark in local mode, sized for a laptop: few shuffle partitions (the aggregates are small), no UI."""
+    """Spark in local mode, sized for a laptop: few shuffle partitions (the aggregates are small), no UI.
+    The JVM gets ``java_options``, by default `opsanalytics.engines.spark_jvm.java_options` (start-up tuning
+    and the class-data-sharing archive when built)."""
     from pyspark.sql import SparkSession
+
+    from ..engines import spark_jvm
+
+    options = spark_jvm.java_options() if java_options is None else list(java_options)
 
     # the Python workers must run the interpreter that has opsanalytics installed
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -49,41 +60,49 @@ def local_spark_session(
         .config("spark.driver.memory", os.environ.get("OPSANALYTICS_SPARK_MEMORY", "2g"))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.driver.extraJavaOptions", " ".join(["-Duser.timezone=UTC", *options]))
         .getOrCreate()
     )
 
 
 def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = None) -> BatchReport:
-    """Run the batch job with the local adapters: state-file bookmark, BulkWriter sink (or none)."""
-    from ..batch.job import run
+    """Run the batch job with the local adapters: state-file bookmark, BulkWriter sink (or none). The input
+    is listed and its gzip objects checked (`prepare`) while the Spark session starts."""
+    from ..batch.job import prepare, run
     from ..batch.sinks import BulkSink, DocumentSink, NoSink
     from ..opensearch import BulkWriter, OpenSearchSettings, create_client
 
+    if settings.sink == "connector":
+        raise SettingsError(
+            "sink 'connector' needs the opensearch-spark connector jar, which only the Glue job is given; "
+            "locally the documents go through the bulk writer (sink 'bulk')"
+        )
     own_session = spark is None
     started = time.perf_counter()
-    session = spark or local_spark_session()
-    startup = time.perf_counter() - started
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-prepare") as pool:
+        preparing = pool.submit(prepare, settings, progress=_progress)
+        session = spark or local_spark_session()
+        startup = time.perf_counter() - started
     client = None
+    report: BatchReport | None = None
     try:
         sink: DocumentSink = NoSink()
         if settings.sink == "bulk" and settings.opensearch_url:
             os_settings = OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": settings.opensearch_url})
             client = create_client(os_settings)
             sink = BulkSink(BulkWriter.for_client(client))
-        elif settings.sink == "connector":
-            raise SettingsError(
-                "sink 'connector' needs the opensearch-spark connector jar, which only the Glue job is given; "
-                "locally the documents go through the bulk writer (sink 'bulk')"
-            )
-        report = run(session, settings, sink=sink, progress=_progress)
+        report = run(session, settings, sink=sink, progress=_progress, prepared=preparing.result())
+        # start-up ran beside plan and pre-scan: the stages overlap
         report.seconds = {"spark start-up": startup, **report.seconds}
         return report
     finally:
         if client is not None:
             client.close()
         if own_session:
+            stopping = time.perf_counter()
             session.stop()
+            if report is not None:
+                report.seconds["spark stop"] = time.perf_counter() - stopping
 
 
 def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> BatchSettings:
