@@ -101,7 +101,7 @@ def java_options() -> list[str]:
     return options
 
 
-def build_archive(*, force: bool = False, quiet: bool = False) -> Path | None:
+def build_archive(*, force: bool = False) -> Path | None:
     """Build the archive unless present: a training run of the batch job over a small generated bucket in
     a child process, whose JVM writes the archive as it exits. Written under a temporary name and moved into
     place, so a concurrent run never maps half a file. Returns None (and says why) when it cannot be built:
@@ -113,8 +113,7 @@ def build_archive(*, force: bool = False, quiet: bool = False) -> Path | None:
     if target.is_file() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    if not quiet:
-        print("spark-jvm: building the class-data-sharing archive of the local Spark JVM (once, ~20 s)", flush=True)
+    print("spark-jvm: building the class-data-sharing archive of the local Spark JVM (once, about 30 s)", flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="opsanalytics-spark-cds-") as scratch:
         partial = target.parent / f".{target.name}.{os.getpid()}.partial"
@@ -132,9 +131,8 @@ def build_archive(*, force: bool = False, quiet: bool = False) -> Path | None:
     for stale in target.parent.glob("spark-*.jsa"):
         if stale != target:
             stale.unlink(missing_ok=True)
-    if not quiet:
-        size = target.stat().st_size / 2**20
-        print(f"spark-jvm: {target} ({size:.0f} MiB) in {time.perf_counter() - started:.1f} s", flush=True)
+    size = target.stat().st_size / 2**20
+    print(f"spark-jvm: {target} ({size:.0f} MiB) in {time.perf_counter() - started:.1f} s", flush=True)
     return target
 
 
