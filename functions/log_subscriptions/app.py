@@ -1,10 +1,12 @@
 """CloudFormation custom resource: the CloudWatch Logs subscription filters that feed the logs stream.
 
 ``LogGroupNames`` lists log groups by name, or by prefix with a trailing ``*`` (``/aws/lambda/orders-*``), any
-number of them. Prefixes are expanded with DescribeLogGroups when the stack is deployed: a log group created later
-is subscribed by a later deploy that updates this resource. Each log group gets one subscription filter named
-``FilterName`` (one name per stack) that sends ``FilterPattern`` matches to ``DestinationArn`` through ``RoleArn``,
-spread ``Distribution``.
+number of them. Prefixes are expanded with DescribeLogGroups when the stack is deployed, and again on a schedule
+(an EventBridge rule invokes the same function): a log group created later under a prefix is subscribed by the
+next scheduled pass (`subscribe_new_log_groups`), which reads the same settings from the function's environment
+(`SETTINGS_FROM_ENVIRONMENT`), only adds filters, and runs only while the stack is in a stable state. Each log
+group gets one subscription filter named ``FilterName`` (one name per stack) that sends ``FilterPattern`` matches
+to ``DestinationArn`` through ``RoleArn``, spread ``Distribution``.
 
 Recursion guard: the pipeline's own log groups (``PipelineLogGroups``, names or prefixes: its functions', Firehose's,
 Flink's, Glue's, the OpenSearch domain's) are never subscribed. Their lines would flow through the pipeline, which
@@ -40,6 +42,7 @@ from opsanalytics.custom_resource import (
     build_response,
     required_string,
     stack_is_rolling_back,
+    stack_status,
     string_list,
 )
 
@@ -51,6 +54,20 @@ DISTRIBUTIONS: Final = frozenset({"Random", "ByLogStream"})
 # be usable yet (IAM is eventually consistent), so that one error is retried for about a minute.
 TEST_MESSAGE_RETRY_SECONDS: Final = (5.0, 10.0, 15.0, 30.0)
 CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 10})
+# the scheduled pass reads the custom resource's properties from these variables (the template sets both)
+SETTINGS_FROM_ENVIRONMENT: Final = {
+    "LogGroupNames": "LOG_GROUP_NAMES",
+    "PipelineLogGroups": "PIPELINE_LOG_GROUPS",
+    "FilterName": "FILTER_NAME",
+    "FilterPattern": "FILTER_PATTERN",
+    "DestinationArn": "DESTINATION_ARN",
+    "RoleArn": "ROLE_ARN",
+    "Distribution": "DISTRIBUTION",
+}
+# a scheduled pass while CloudFormation changes or deletes the stack could put back filters it just removed
+STABLE_STACK_STATUSES: Final = frozenset(
+    {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+)
 
 
 class SubscriptionError(ValueError):
@@ -283,14 +300,47 @@ def apply(
     }
 
 
+def subscribe_new_log_groups(
+    logs: Any, spec: SubscriptionSpec, sleep: Callable[[float], None] = time.sleep
+) -> dict[str, Any]:
+    """The scheduled pass: put the filter on every selected log group that lacks it (or has an outdated one),
+    such as a group created under a prefix since the deploy. Never removes a filter and never fails on a group
+    it cannot subscribe (missing, or full): those are logged as a warning, on every pass, until fixed."""
+    selection = select_log_groups(logs, spec)
+    to_put, current, problems = plan_subscriptions(logs, spec, selection.log_groups)
+    for name in to_put:
+        put_subscription(logs, spec, name, sleep)
+    if problems:
+        logger.warning("log groups that cannot be subscribed", extra={"problems": problems})
+    logger.info("scheduled pass", extra={"put": to_put, "unchanged": current, "skipped": list(selection.skipped)})
+    return {"put": to_put, "unchanged": current, "problems": problems, "skipped": list(selection.skipped)}
+
+
+def settings_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: environ.get(variable, "") for name, variable in SETTINGS_FROM_ENVIRONMENT.items()}
+
+
+def scheduled_pass(logs: Any, cloudformation: Any, environ: Mapping[str, str]) -> dict[str, Any]:
+    """`subscribe_new_log_groups` with the environment's settings, while the stack is stable."""
+    status = stack_status(cloudformation, environ["STACK_ID"])
+    if status not in STABLE_STACK_STATUSES:
+        logger.info("the stack is changing: no scheduled pass", extra={"stack_status": status})
+        return {"skipped_while": status}
+    spec = SubscriptionSpec.from_properties(settings_from_environment(environ))
+    return subscribe_new_log_groups(logs, spec)
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    region = os.environ.get("AWS_REGION")
+    if event.get("source") == "aws.events":  # the schedule; a failure counts in the function's Errors alarm
+        logs = boto3.client("logs", region_name=region, config=CLIENT_CONFIG)
+        return scheduled_pass(logs, boto3.client("cloudformation", region_name=region), os.environ)
     properties = event.get("ResourceProperties") or {}
     # one physical id for the life of the resource: a new one would make CloudFormation delete "the old" filters
     physical_id = str(event.get("PhysicalResourceId") or properties.get("FilterName") or "log-subscriptions")
     try:
         request = CustomResourceRequest.from_event(event)
-        region = os.environ.get("AWS_REGION")
         logs = boto3.client("logs", region_name=region, config=CLIENT_CONFIG)
         cloudformation = boto3.client("cloudformation", region_name=region)
         data = apply(logs, request, rolling_back=lambda: stack_is_rolling_back(cloudformation, request.stack_id))

@@ -60,13 +60,19 @@ class CustomResourceRequest:
         )
 
 
+def stack_status(cloudformation: Any, stack_id: str) -> str:
+    """The stack's status (``UPDATE_COMPLETE``, ``DELETE_IN_PROGRESS``, ...); by id, a deleted stack answers
+    ``DELETE_COMPLETE``."""
+    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    return str(stack["StackStatus"])
+
+
 def stack_is_rolling_back(cloudformation: Any, stack_id: str) -> bool:
     """Whether the stack is rolling back (its status names a rollback). A custom resource must not fail then:
     CloudFormation would leave the stack in UPDATE_ROLLBACK_FAILED."""
     if not stack_id:
         return False
-    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
-    return "ROLLBACK" in str(stack["StackStatus"])
+    return "ROLLBACK" in stack_status(cloudformation, stack_id)
 
 
 def string_list(properties: Mapping[str, Any], name: str) -> tuple[str, ...]:

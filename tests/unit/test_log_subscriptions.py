@@ -14,6 +14,7 @@ from opsanalytics.local.lambda_runtime import LocalFunction
 REGION = "us-east-1"
 FILTER = "opsanalytics-logs-stream"
 ROLE = "arn:aws:iam::123456789012:role/opsanalytics-CloudWatchLogsToLogsStreamRole"
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/opsanalytics/1"
 PIPELINE = ["/aws/lambda/opsanalytics-*", "/aws/kinesisfirehose/opsanalytics-*", "/aws-glue/*"]
 LOG_GROUPS = (
     "/aws/lambda/orders-api",
@@ -67,6 +68,14 @@ def subscribed(aws: dict[str, Any]) -> set[str]:
     return {name for name in LOG_GROUPS if FILTER in filters(aws, name)}
 
 
+def fill_with_filters_of_others(aws: dict[str, Any], log_group: str) -> None:
+    """Two subscription filters of someone else: the most CloudWatch Logs allows on a log group."""
+    for name in ("team-a", "team-b"):
+        aws["logs"].put_subscription_filter(
+            logGroupName=log_group, filterName=name, filterPattern="", destinationArn=aws["stream_arn"], roleArn=ROLE
+        )
+
+
 def no_sleep(seconds: float) -> None:
     raise AssertionError(f"unexpected wait of {seconds} s")
 
@@ -102,14 +111,7 @@ def test_naming_a_pipeline_log_group_fails_before_anything_is_subscribed(aws: di
 
 
 def test_a_log_group_with_two_filters_of_others_is_named_in_the_error(aws: dict[str, Any]) -> None:
-    for name in ("team-a", "team-b"):
-        aws["logs"].put_subscription_filter(
-            logGroupName="/aws/lambda/payments",
-            filterName=name,
-            filterPattern="",
-            destinationArn=aws["stream_arn"],
-            roleArn=ROLE,
-        )
+    fill_with_filters_of_others(aws, "/aws/lambda/payments")
     given = props(aws, "/ecs/checkout", "/aws/lambda/payments")
     with pytest.raises(app.SubscriptionError) as raised:
         app.apply(aws["logs"], request("Create", given), no_sleep)
@@ -209,3 +211,80 @@ def test_a_rollback_skips_a_group_gone_since_instead_of_failing(aws: dict[str, A
     data = app.apply(aws["logs"], request("Update", old, props(aws)), no_sleep, rolling_back=lambda: True)
     assert data["Put"] == "1"
     assert subscribed(aws) == {"/ecs/checkout"}
+
+
+# --- the scheduled pass -----------------------------------------------------------------------------------------
+
+
+def environment(aws: dict[str, Any], stack_id: str, *names: str) -> dict[str, str]:
+    """The function's environment as the template sets it: the properties, lists joined with commas (with the
+    distribution moto reports, so that current filters are recognised)."""
+    given = props(aws, *names, Distribution="ByLogStream")
+    return {
+        "STACK_ID": stack_id,
+        **{
+            variable: ",".join(value) if isinstance(value := given[name], list) else value
+            for name, variable in app.SETTINGS_FROM_ENVIRONMENT.items()
+        },
+    }
+
+
+class StackIn:
+    """A CloudFormation client whose stack is in ``status``."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        return {"Stacks": [{"StackId": StackName, "StackStatus": self.status}]}
+
+
+def test_the_schedule_subscribes_log_groups_created_under_a_prefix_since_the_deploy(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployed = props(aws, "/aws/lambda/*", "/ecs/checkout", Distribution="ByLogStream")
+    app.apply(aws["logs"], request("Create", deployed), no_sleep)
+    before = subscribed(aws)
+    aws["logs"].create_log_group(logGroupName="/aws/lambda/orders-new")
+    aws["logs"].create_log_group(logGroupName="/aws/lambda/opsanalytics-metrics-processor")  # the pipeline's own
+
+    scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    environ = environment(aws, STACK_ID, "/aws/lambda/*", "/ecs/checkout")
+    function = LocalFunction("log_subscriptions", environment={**environ, "AWS_REGION": REGION})
+    asked: list[str] = []
+
+    def stack_status(_client: Any, stack_id: str) -> str:
+        asked.append(stack_id)
+        return "UPDATE_COMPLETE"
+
+    monkeypatch.setattr(function.module, "stack_status", stack_status)
+    result = function.invoke(scheduled)
+
+    assert asked == [environ["STACK_ID"]]
+
+    assert result["put"] == ["/aws/lambda/orders-new"]
+    assert result["unchanged"] == len(before)
+    assert "/aws/lambda/opsanalytics-metrics-processor" in result["skipped"]
+    assert FILTER in filters(aws, "/aws/lambda/orders-new")
+    assert FILTER not in filters(aws, "/aws/lambda/opsanalytics-metrics-processor")
+    again = app.scheduled_pass(aws["logs"], StackIn("UPDATE_COMPLETE"), environ)
+    assert again["put"] == [], "a second pass finds nothing to do"
+
+
+def test_the_schedule_warns_about_a_full_log_group_and_subscribes_the_others(aws: dict[str, Any]) -> None:
+    fill_with_filters_of_others(aws, "/aws/lambda/orders-worker")
+    environ = environment(aws, "stack", "/aws/lambda/orders-*")
+    result = app.scheduled_pass(aws["logs"], StackIn("UPDATE_ROLLBACK_COMPLETE"), environ)
+    assert result["put"] == ["/aws/lambda/orders-api"]
+    (problem,) = result["problems"]
+    assert problem.startswith("log group /aws/lambda/orders-worker already has 2 subscription filters")
+
+
+@pytest.mark.parametrize(
+    "status", ["UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
+)
+def test_the_schedule_waits_while_the_stack_changes_or_is_gone(aws: dict[str, Any], status: str) -> None:
+    """A pass during an update or a delete could put back a filter CloudFormation just removed."""
+    environ = environment(aws, "stack", "/aws/lambda/orders-*")
+    assert app.scheduled_pass(aws["logs"], StackIn(status), environ) == {"skipped_while": status}
+    assert subscribed(aws) == set()

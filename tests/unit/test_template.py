@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from opsanalytics.local.lambda_runtime import LocalFunction
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 TEMPLATE_TEXT = TEMPLATE_PATH.read_text()
@@ -278,6 +280,25 @@ def test_the_subscriptions_function_may_not_subscribe_the_pipeline_log_groups() 
     assert [r["Fn::Sub"] for r in deny["Resource"]] == [prefix + p for p in _guard_patterns()]
     allowed = [s for s in statements if s["Effect"] == "Allow" and "logs:PutSubscriptionFilter" in as_list(s["Action"])]
     assert [s["Resource"] for s in allowed] == [{"Fn::Sub": prefix + "*"}], "log groups of this account and region"
+
+
+def test_the_scheduled_pass_has_the_custom_resources_settings() -> None:
+    """The scheduled pass of the subscriptions function reads, from its environment, what the custom resource gets
+    as properties: the same expressions, list properties joined with commas."""
+    settings_from_environment = LocalFunction("log_subscriptions").module.SETTINGS_FROM_ENVIRONMENT
+    (subscriptions,) = resources_of("Custom::LogSubscriptions").values()
+    props = subscriptions["Properties"]
+    function = resources_of("AWS::Serverless::Function")["LogSubscriptionsFunction"]["Properties"]
+    env = function["Environment"]["Variables"]
+    for name, variable in settings_from_environment.items():
+        if isinstance(props[name], list) or name == "LogGroupNames":  # a list, or a list parameter
+            assert env[variable] == {"Fn::Join": [",", props[name]]}, variable
+        else:
+            assert env[variable] == props[name], variable
+    assert env["STACK_ID"] == {"Ref": "AWS::StackId"}
+    (schedule,) = function["Events"].values()
+    assert schedule["Type"] == "Schedule"
+    assert schedule["Properties"]["Schedule"] == {"Ref": "LogSubscriptionsSchedule"}
 
 
 # --- the pipeline's wiring -------------------------------------------------------------------------------------
