@@ -17,6 +17,7 @@ from typing import Any
 
 from opsanalytics.local.kinesis import kinesis_event, kinesis_record
 from opsanalytics.metrics import LateEvents, MetricWindow
+from opsanalytics.metrics import metric_window as window_document
 
 START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 ARRIVAL_SECONDS = 1_767_261_900.5
@@ -27,23 +28,10 @@ def iso(moment: datetime) -> str:
 
 
 def metric_window(service: str, minute: int, events: int, errors: int, p95: float) -> MetricWindow:
-    start = START + timedelta(minutes=minute)
-    return MetricWindow(
-        schema_version=1,
-        record_type="metric_window",
-        service=service,
-        log_group=f"/aws/lambda/{service}",
-        window_start=iso(start),
-        window_end=iso(start + timedelta(minutes=1)),
-        events=events,
-        errors=errors,
-        error_rate=errors / events,
-        latency_count=events,
-        latency_p50_ms=round(p95 * 0.4, 3),
-        latency_p95_ms=p95,
-        latency_p99_ms=round(p95 * 1.6, 3),
-        latency_max_ms=round(p95 * 3.1, 3),
-        late_events=0,
+    start_ms = int((START + timedelta(minutes=minute)).timestamp() * 1000)
+    latency = (round(p95 * 0.4, 3), p95, round(p95 * 1.6, 3), round(p95 * 3.1, 3))
+    return window_document(
+        service, f"/aws/lambda/{service}", start_ms, events=events, errors=errors, latency_count=events, latency=latency
     )
 
 

@@ -123,7 +123,6 @@ def compute_windows(events: Iterable[LogEvent], window_seconds: int = DEFAULT_WI
     """
     if window_seconds <= 0:
         raise ValueError("window_seconds must be positive")
-    size_ms = window_seconds * 1000
     windows: dict[tuple[int, str, str], _Accumulator] = {}
     for event in events:
         key = (window_start_ms(event["timestamp"], window_seconds), event["service"], event["log_group"])
@@ -139,23 +138,50 @@ def compute_windows(events: Iterable[LogEvent], window_seconds: int = DEFAULT_WI
     result: list[MetricWindow] = []
     for (start, service, log_group), acc in sorted(windows.items()):
         percentiles = latency_percentiles(acc.latencies)
+        summary = None if percentiles is None else (percentiles[0], percentiles[1], percentiles[2], max(acc.latencies))
         result.append(
-            MetricWindow(
-                schema_version=METRIC_WINDOW_SCHEMA_VERSION,
-                record_type="metric_window",
-                service=service,
-                log_group=log_group,
-                window_start=iso_utc(start),
-                window_end=iso_utc(start + size_ms),
+            metric_window(
+                service,
+                log_group,
+                start,
                 events=acc.events,
                 errors=acc.errors,
-                error_rate=acc.errors / acc.events,
                 latency_count=len(acc.latencies),
-                latency_p50_ms=percentiles[0] if percentiles else None,
-                latency_p95_ms=percentiles[1] if percentiles else None,
-                latency_p99_ms=percentiles[2] if percentiles else None,
-                latency_max_ms=max(acc.latencies) if acc.latencies else None,
-                late_events=0,
+                latency=summary,
+                window_seconds=window_seconds,
             )
         )
     return result
+
+
+def metric_window(
+    service: str,
+    log_group: str,
+    start_ms: int,
+    *,
+    events: int,
+    errors: int,
+    latency_count: int,
+    latency: tuple[float, float, float, float] | None,
+    window_seconds: int = DEFAULT_WINDOW_SECONDS,
+) -> MetricWindow:
+    """One window document as emitted (``late_events`` 0); ``latency`` is (p50, p95, p99, max) in ms, None
+    when no event of the window carried a latency."""
+    p50, p95, p99, most = latency if latency is not None else (None, None, None, None)
+    return MetricWindow(
+        schema_version=METRIC_WINDOW_SCHEMA_VERSION,
+        record_type="metric_window",
+        service=service,
+        log_group=log_group,
+        window_start=iso_utc(start_ms),
+        window_end=iso_utc(start_ms + window_seconds * 1000),
+        events=events,
+        errors=errors,
+        error_rate=errors / events,
+        latency_count=latency_count,
+        latency_p50_ms=p50,
+        latency_p95_ms=p95,
+        latency_p99_ms=p99,
+        latency_max_ms=most,
+        late_events=0,
+    )

@@ -21,7 +21,7 @@ from opsanalytics.alerts import AlertRuleError, AlertStore, read_outbox
 from opsanalytics.alerts.history import realtime_index
 from opsanalytics.local.kinesis import drive_records, kinesis_event, kinesis_record
 from opsanalytics.local.lambda_runtime import LocalFunction
-from opsanalytics.metrics import MetricWindow, window_document_id
+from opsanalytics.metrics import MetricWindow, metric_window, window_document_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("index_templates")]
 
@@ -57,23 +57,15 @@ def iso(moment: datetime) -> str:
 
 
 def window(service: str, minute: int, errors: int = 2, events: int = 200) -> MetricWindow:
-    start = START + timedelta(minutes=minute)
-    return MetricWindow(
-        schema_version=1,
-        record_type="metric_window",
-        service=service,
-        log_group=f"/aws/lambda/{service}",
-        window_start=iso(start),
-        window_end=iso(start + timedelta(minutes=1)),
+    start_ms = int((START + timedelta(minutes=minute)).timestamp() * 1000)
+    return metric_window(
+        service,
+        f"/aws/lambda/{service}",
+        start_ms,
         events=events,
         errors=errors,
-        error_rate=errors / events,
         latency_count=events,
-        latency_p50_ms=40.0,
-        latency_p95_ms=120.0,
-        latency_p99_ms=180.0,
-        latency_max_ms=400.0,
-        late_events=0,
+        latency=(40.0, 120.0, 180.0, 400.0),
     )
 
 
