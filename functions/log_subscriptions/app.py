@@ -3,8 +3,9 @@
 ``LogGroupNames`` lists log groups by name, or by prefix with a trailing ``*`` (``/aws/lambda/orders-*``), any
 number of them. Prefixes are expanded with DescribeLogGroups when the stack is deployed, and again on a schedule
 (an EventBridge rule invokes the same function): a log group created later under a prefix is subscribed by the
-next scheduled pass (`subscribe_new_log_groups`), which reads the same settings from the function's environment
-(`SETTINGS_FROM_ENVIRONMENT`), only adds filters, and runs only while the stack is in a stable state. Each log
+next scheduled pass (`subscribe_new_log_groups`), which reads the same settings (stack parameters and the
+function's environment), only adds filters to log groups created since the last deploy, and runs only while the
+stack is in a stable state. Each log
 group gets one subscription filter named ``FilterName`` (one name per stack) that sends ``FilterPattern`` matches
 to ``DestinationArn`` through ``RoleArn``, spread ``Distribution``.
 
@@ -54,20 +55,23 @@ DISTRIBUTIONS: Final = frozenset({"Random", "ByLogStream"})
 # be usable yet (IAM is eventually consistent), so that one error is retried for about a minute.
 TEST_MESSAGE_RETRY_SECONDS: Final = (5.0, 10.0, 15.0, 30.0)
 CLIENT_CONFIG: Final = Config(retries={"mode": "standard", "max_attempts": 10})
-# the scheduled pass reads the custom resource's properties from these variables (the template sets both)
+# The scheduled pass: the stack parameters behind the custom resource's LogGroupNames and FilterPattern (read
+# from DescribeStacks, which the pass calls anyway, so that no list has to fit in the 4 KB of a function's
+# environment), and the environment variables behind the other properties (the template sets both).
+SETTINGS_FROM_PARAMETERS: Final = {"LogGroupNames": "LogGroupNames", "FilterPattern": "LogFilterPattern"}
 SETTINGS_FROM_ENVIRONMENT: Final = {
-    "LogGroupNames": "LOG_GROUP_NAMES",
     "PipelineLogGroups": "PIPELINE_LOG_GROUPS",
     "FilterName": "FILTER_NAME",
-    "FilterPattern": "FILTER_PATTERN",
     "DestinationArn": "DESTINATION_ARN",
     "RoleArn": "ROLE_ARN",
     "Distribution": "DISTRIBUTION",
 }
-# a scheduled pass while CloudFormation changes or deletes the stack could put back filters it just removed
+# a pass while CloudFormation changes or deletes the stack could put back filters it just removed
 STABLE_STACK_STATUSES: Final = frozenset(
     {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 )
+# log groups created up to this long before the last deploy started are left to the deploy
+CREATED_SINCE_MARGIN_MS: Final = 3_600_000
 
 
 class SubscriptionError(ValueError):
@@ -138,10 +142,13 @@ class Selection:
     """Pipeline log groups a prefix covered, left out by the recursion guard."""
 
 
-def log_groups_with_prefix(logs: Any, prefix: str) -> Iterable[str]:
+def describe_log_groups(logs: Any, prefix: str) -> Iterable[Mapping[str, Any]]:
     for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
-        for group in page.get("logGroups", []):
-            yield str(group["logGroupName"])
+        yield from page.get("logGroups", [])
+
+
+def log_groups_with_prefix(logs: Any, prefix: str) -> Iterable[str]:
+    return (str(group["logGroupName"]) for group in describe_log_groups(logs, prefix))
 
 
 def select_log_groups(logs: Any, spec: SubscriptionSpec) -> Selection:
@@ -300,34 +307,78 @@ def apply(
     }
 
 
+def log_groups_created_since(logs: Any, spec: SubscriptionSpec, since_ms: int) -> Selection:
+    """The selected log groups created at or after ``since_ms`` (epoch ms), without the pipeline's own."""
+    chosen: dict[str, None] = {}
+    skipped: dict[str, None] = {}
+    for selector in spec.selectors:
+        for group in describe_log_groups(logs, selector.text):
+            name = str(group["logGroupName"])
+            if not selector.matches(name) or int(group.get("creationTime", 0)) < since_ms:
+                continue
+            if spec.is_pipeline_log_group(name):
+                skipped[name] = None
+            else:
+                chosen[name] = None
+    return Selection(tuple(chosen), tuple(skipped))
+
+
 def subscribe_new_log_groups(
-    logs: Any, spec: SubscriptionSpec, sleep: Callable[[float], None] = time.sleep
+    logs: Any,
+    spec: SubscriptionSpec,
+    since_ms: int,
+    still_stable: Callable[[], bool] = lambda: True,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """The scheduled pass: put the filter on every selected log group that lacks it (or has an outdated one),
-    such as a group created under a prefix since the deploy. Never removes a filter and never fails on a group
-    it cannot subscribe (missing, or full): those are logged as a warning, on every pass, until fixed."""
-    selection = select_log_groups(logs, spec)
+    """The scheduled pass: put the filter on the selected log groups created since ``since_ms`` (the last
+    deploy) that lack it. Older log groups are the deploy's: a filter someone removed from one stays removed.
+    Never removes a filter, and never fails on a log group it cannot subscribe (missing, full, refused): those
+    are logged as a warning, on every pass while they are new. Stops when ``still_stable`` (asked before each
+    put) says CloudFormation has started to change the stack."""
+    selection = log_groups_created_since(logs, spec, since_ms)
     to_put, current, problems = plan_subscriptions(logs, spec, selection.log_groups)
+    put: list[str] = []
     for name in to_put:
-        put_subscription(logs, spec, name, sleep)
+        if not still_stable():
+            logger.info("the stack started to change: pass stopped", extra={"not_done": to_put[len(put) :]})
+            break
+        try:
+            put_subscription(logs, spec, name, sleep)
+        except ClientError as exc:
+            problems.append(f"log group {name}: {_error_code(exc)}: {exc}")
+            continue
+        put.append(name)
     if problems:
         logger.warning("log groups that cannot be subscribed", extra={"problems": problems})
-    logger.info("scheduled pass", extra={"put": to_put, "unchanged": current, "skipped": list(selection.skipped)})
-    return {"put": to_put, "unchanged": current, "problems": problems, "skipped": list(selection.skipped)}
+    logger.info("scheduled pass", extra={"put": put, "unchanged": current, "skipped": list(selection.skipped)})
+    return {"put": put, "unchanged": current, "problems": problems, "skipped": list(selection.skipped)}
 
 
-def settings_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    return {name: environ.get(variable, "") for name, variable in SETTINGS_FROM_ENVIRONMENT.items()}
+def settings_of(stack: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """The custom resource's properties as the scheduled pass sees them: stack parameters and environment."""
+    parameters = {str(p["ParameterKey"]): str(p.get("ParameterValue", "")) for p in stack.get("Parameters", [])}
+    settings = {name: parameters.get(key, "") for name, key in SETTINGS_FROM_PARAMETERS.items()}
+    settings.update({name: environ.get(variable, "") for name, variable in SETTINGS_FROM_ENVIRONMENT.items()})
+    return settings
 
 
 def scheduled_pass(logs: Any, cloudformation: Any, environ: Mapping[str, str]) -> dict[str, Any]:
-    """`subscribe_new_log_groups` with the environment's settings, while the stack is stable."""
-    status = stack_status(cloudformation, environ["STACK_ID"])
+    """`subscribe_new_log_groups` with the stack's settings, while the stack is stable."""
+    stack_id = environ["STACK_ID"]
+    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    status = str(stack["StackStatus"])
     if status not in STABLE_STACK_STATUSES:
-        logger.info("the stack is changing: no scheduled pass", extra={"stack_status": status})
+        if status.endswith("_FAILED"):
+            logger.warning("the stack needs attention: no scheduled pass until it is stable", extra={"status": status})
+        else:
+            logger.info("the stack is changing: no scheduled pass", extra={"stack_status": status})
         return {"skipped_while": status}
-    spec = SubscriptionSpec.from_properties(settings_from_environment(environ))
-    return subscribe_new_log_groups(logs, spec)
+    deployed = stack.get("LastUpdatedTime") or stack["CreationTime"]
+    since_ms = int(deployed.timestamp() * 1000) - CREATED_SINCE_MARGIN_MS
+    spec = SubscriptionSpec.from_properties(settings_of(stack, environ))
+    return subscribe_new_log_groups(
+        logs, spec, since_ms, still_stable=lambda: stack_status(cloudformation, stack_id) in STABLE_STACK_STATUSES
+    )
 
 
 @logger.inject_lambda_context

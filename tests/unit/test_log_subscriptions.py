@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -194,6 +196,24 @@ class RoleNotUsableYet:
         return self._logs.put_subscription_filter(**kwargs)
 
 
+class RefusingPuts:
+    """The logs client, refusing every PutSubscriptionFilter on one log group (as for a filter someone else put
+    on it a moment ago: the group is full)."""
+
+    def __init__(self, logs: Any, refused: str) -> None:
+        self._logs = logs
+        self.refused = refused
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logs, name)
+
+    def put_subscription_filter(self, **kwargs: Any) -> Any:
+        if kwargs["logGroupName"] == self.refused:
+            error = {"Code": "LimitExceededException", "Message": "Resource limit exceeded."}
+            raise ClientError({"Error": error}, "PutSubscriptionFilter")
+        return self._logs.put_subscription_filter(**kwargs)
+
+
 def test_a_role_that_is_not_usable_yet_is_retried(aws: dict[str, Any]) -> None:
     client, waits = RoleNotUsableYet(aws["logs"]), []
     app.apply(client, request("Create", props(aws, "/ecs/checkout")), waits.append)
@@ -216,75 +236,98 @@ def test_a_rollback_skips_a_group_gone_since_instead_of_failing(aws: dict[str, A
 # --- the scheduled pass -----------------------------------------------------------------------------------------
 
 
-def environment(aws: dict[str, Any], stack_id: str, *names: str) -> dict[str, str]:
-    """The function's environment as the template sets it: the properties, lists joined with commas (with the
-    distribution moto reports, so that current filters are recognised)."""
-    given = props(aws, *names, Distribution="ByLogStream")
-    return {
-        "STACK_ID": stack_id,
-        **{
-            variable: ",".join(value) if isinstance(value := given[name], list) else value
-            for name, variable in app.SETTINGS_FROM_ENVIRONMENT.items()
-        },
+def environment(aws: dict[str, Any]) -> dict[str, str]:
+    """The function's environment as the template sets it (with the distribution moto reports, so that current
+    filters are recognised)."""
+    given = props(aws, Distribution="ByLogStream")
+    variables = {
+        variable: ",".join(value) if isinstance(value := given[name], list) else value
+        for name, variable in app.SETTINGS_FROM_ENVIRONMENT.items()
     }
+    return {"STACK_ID": STACK_ID, **variables}
 
 
-class StackIn:
-    """A CloudFormation client whose stack is in ``status``."""
+class Stack:
+    """A CloudFormation client for the one stack: its status (a list: one status per DescribeStacks call, the
+    last one repeated), when it was last deployed, and its LogGroupNames and LogFilterPattern parameters."""
 
-    def __init__(self, status: str) -> None:
-        self.status = status
+    def __init__(self, *statuses: str, deployed_ms: int = 0, names: tuple[str, ...] = ()) -> None:
+        self.statuses = list(statuses)
+        self.deployed = datetime.fromtimestamp(deployed_ms / 1000, UTC)
+        self.parameters = [
+            {"ParameterKey": "LogGroupNames", "ParameterValue": ",".join(names)},
+            {"ParameterKey": "LogFilterPattern", "ParameterValue": ""},
+        ]
 
     def describe_stacks(self, StackName: str) -> dict[str, Any]:
-        return {"Stacks": [{"StackId": StackName, "StackStatus": self.status}]}
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        stack = {"StackId": StackName, "StackStatus": status, "CreationTime": self.deployed}
+        return {"Stacks": [{**stack, "Parameters": self.parameters}]}
+
+
+def deployed_before(created_ms: int) -> int:
+    """A deploy time such that log groups created at or after ``created_ms`` count as created since."""
+    return created_ms + app.CREATED_SINCE_MARGIN_MS
 
 
 def test_the_schedule_subscribes_log_groups_created_under_a_prefix_since_the_deploy(
     aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import boto3
+
     deployed = props(aws, "/aws/lambda/*", "/ecs/checkout", Distribution="ByLogStream")
     app.apply(aws["logs"], request("Create", deployed), no_sleep)
-    before = subscribed(aws)
+    aws["logs"].delete_subscription_filter(logGroupName="/aws/lambda/payments", filterName=FILTER)  # by hand
+    time.sleep(0.01)
+    since = int(time.time() * 1000)
     aws["logs"].create_log_group(logGroupName="/aws/lambda/orders-new")
     aws["logs"].create_log_group(logGroupName="/aws/lambda/opsanalytics-metrics-processor")  # the pipeline's own
+    stack = Stack("UPDATE_COMPLETE", deployed_ms=deployed_before(since), names=("/aws/lambda/*", "/ecs/checkout"))
+    real_client = boto3.client
+    monkeypatch.setattr(
+        boto3, "client", lambda service, **kw: stack if service == "cloudformation" else real_client(service, **kw)
+    )
 
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-    environ = environment(aws, STACK_ID, "/aws/lambda/*", "/ecs/checkout")
-    function = LocalFunction("log_subscriptions", environment={**environ, "AWS_REGION": REGION})
-    asked: list[str] = []
-
-    def stack_status(_client: Any, stack_id: str) -> str:
-        asked.append(stack_id)
-        return "UPDATE_COMPLETE"
-
-    monkeypatch.setattr(function.module, "stack_status", stack_status)
+    function = LocalFunction("log_subscriptions", environment={**environment(aws), "AWS_REGION": REGION})
     result = function.invoke(scheduled)
 
-    assert asked == [environ["STACK_ID"]]
-
     assert result["put"] == ["/aws/lambda/orders-new"]
-    assert result["unchanged"] == len(before)
-    assert "/aws/lambda/opsanalytics-metrics-processor" in result["skipped"]
+    assert result["skipped"] == ["/aws/lambda/opsanalytics-metrics-processor"]
     assert FILTER in filters(aws, "/aws/lambda/orders-new")
     assert FILTER not in filters(aws, "/aws/lambda/opsanalytics-metrics-processor")
-    again = app.scheduled_pass(aws["logs"], StackIn("UPDATE_COMPLETE"), environ)
-    assert again["put"] == [], "a second pass finds nothing to do"
+    assert FILTER not in filters(aws, "/aws/lambda/payments"), "older groups are the deploy's: removed stays removed"
+    again = app.scheduled_pass(aws["logs"], stack, environment(aws))
+    assert (again["put"], again["unchanged"]) == ([], 1), "a second pass finds nothing to do"
 
 
-def test_the_schedule_warns_about_a_full_log_group_and_subscribes_the_others(aws: dict[str, Any]) -> None:
+def test_the_schedule_warns_about_log_groups_it_cannot_subscribe_and_subscribes_the_others(
+    aws: dict[str, Any],
+) -> None:
     fill_with_filters_of_others(aws, "/aws/lambda/orders-worker")
-    environ = environment(aws, "stack", "/aws/lambda/orders-*")
-    result = app.scheduled_pass(aws["logs"], StackIn("UPDATE_ROLLBACK_COMPLETE"), environ)
+    spec = app.SubscriptionSpec.from_properties(props(aws, "/aws/lambda/orders-*", "/ecs/checkout"))
+    refusing = RefusingPuts(aws["logs"], refused="/ecs/checkout")
+    result = app.subscribe_new_log_groups(refusing, spec, since_ms=0, sleep=no_sleep)
     assert result["put"] == ["/aws/lambda/orders-api"]
-    (problem,) = result["problems"]
-    assert problem.startswith("log group /aws/lambda/orders-worker already has 2 subscription filters")
+    full, refused = result["problems"]
+    assert full.startswith("log group /aws/lambda/orders-worker already has 2 subscription filters")
+    assert refused.startswith("log group /ecs/checkout: LimitExceededException")
+
+
+def test_the_schedule_stops_when_the_stack_starts_to_change(aws: dict[str, Any]) -> None:
+    """A pass that runs into a deploy stops putting filters: the deploy may be removing them."""
+    stack = Stack("UPDATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_IN_PROGRESS", names=("/aws/lambda/orders-*",))
+    result = app.scheduled_pass(aws["logs"], stack, environment(aws))
+    assert result["put"] == ["/aws/lambda/orders-api"]
+    assert subscribed(aws) == {"/aws/lambda/orders-api"}
 
 
 @pytest.mark.parametrize(
-    "status", ["UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
+    "status",
+    ["UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_COMPLETE", "UPDATE_FAILED"],
 )
 def test_the_schedule_waits_while_the_stack_changes_or_is_gone(aws: dict[str, Any], status: str) -> None:
     """A pass during an update or a delete could put back a filter CloudFormation just removed."""
-    environ = environment(aws, "stack", "/aws/lambda/orders-*")
-    assert app.scheduled_pass(aws["logs"], StackIn(status), environ) == {"skipped_while": status}
+    stack = Stack(status, names=("/aws/lambda/orders-*",))
+    assert app.scheduled_pass(aws["logs"], stack, environment(aws)) == {"skipped_while": status}
     assert subscribed(aws) == set()

@@ -283,18 +283,23 @@ def test_the_subscriptions_function_may_not_subscribe_the_pipeline_log_groups() 
 
 
 def test_the_scheduled_pass_has_the_custom_resources_settings() -> None:
-    """The scheduled pass of the subscriptions function reads, from its environment, what the custom resource gets
-    as properties: the same expressions, list properties joined with commas."""
-    settings_from_environment = LocalFunction("log_subscriptions").module.SETTINGS_FROM_ENVIRONMENT
+    """The scheduled pass of the subscriptions function reads what the custom resource gets as properties: the
+    same stack parameters, and environment variables set to the same expressions (lists joined with commas)."""
+    module = LocalFunction("log_subscriptions").module
     (subscriptions,) = resources_of("Custom::LogSubscriptions").values()
     props = subscriptions["Properties"]
     function = resources_of("AWS::Serverless::Function")["LogSubscriptionsFunction"]["Properties"]
     env = function["Environment"]["Variables"]
-    for name, variable in settings_from_environment.items():
-        if isinstance(props[name], list) or name == "LogGroupNames":  # a list, or a list parameter
-            assert env[variable] == {"Fn::Join": [",", props[name]]}, variable
-        else:
-            assert env[variable] == props[name], variable
+    for name, parameter in module.SETTINGS_FROM_PARAMETERS.items():
+        assert props[name] == {"Ref": parameter}, name
+        assert parameter in TEMPLATE["Parameters"], parameter
+    for name, variable in module.SETTINGS_FROM_ENVIRONMENT.items():
+        expected = {"Fn::Join": [",", props[name]]} if isinstance(props[name], list) else props[name]
+        assert env[variable] == expected, variable
+    assert set(module.SETTINGS_FROM_PARAMETERS) | set(module.SETTINGS_FROM_ENVIRONMENT) == set(props) - {
+        "ServiceToken",
+        "Revision",
+    }, "every property the handler reads"
     assert env["STACK_ID"] == {"Ref": "AWS::StackId"}
     (schedule,) = function["Events"].values()
     assert schedule["Type"] == "Schedule"
