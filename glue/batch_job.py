@@ -48,6 +48,7 @@ OPTIONAL: Final = (
     "slo_config",
     "top_signatures",
     "write_parquet",
+    "keep",
 )
 GLUE_OPTIONAL: Final = ("opensearch_auth",)
 """Glue-only: ``none`` or ``sigv4`` (default: sigv4 for an ``*.amazonaws.com`` endpoint, else none)."""
@@ -97,9 +98,11 @@ def default_glue_sink(argv: Sequence[str]) -> Sink:
 
 
 def glue_settings(args: Mapping[str, str], argv: Sequence[str]) -> BatchSettings:
-    """`BatchSettings` of a Glue run: the Glue bookmark and `default_glue_sink` unless the arguments say otherwise."""
+    """`BatchSettings` of a Glue run: the Glue bookmark, `default_glue_sink` and the columnar cache (``keep``:
+    recomputed from S3 when an executor is lost) unless the arguments say otherwise."""
     given = {name: value for name, value in args.items() if value.strip()}
-    return BatchSettings.from_job_arguments({"bookmark": "glue", "sink": default_glue_sink(argv), **given})
+    defaults = {"bookmark": "glue", "sink": default_glue_sink(argv), "keep": "cache"}
+    return BatchSettings.from_job_arguments({**defaults, **given})
 
 
 def glue_opensearch_settings(url: str, args: Mapping[str, str], env: Mapping[str, str]) -> OpenSearchSettings:

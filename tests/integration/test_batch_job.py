@@ -14,7 +14,7 @@ import json
 import math
 import shutil
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,15 +24,17 @@ import pytest
 from opensearchpy import OpenSearch
 
 from opsanalytics.batch.inputs import DirectoryInventory
-from opsanalytics.batch.job import BatchReport
+from opsanalytics.batch.job import BatchReport, run
 from opsanalytics.batch.reconcile import batch_minute_counts, iter_archive_events, reconcile, reference_minute_counts
 from opsanalytics.batch.settings import BatchSettings
 from opsanalytics.batch.signatures import normalise_message, signature_id
+from opsanalytics.batch.sinks import SinkResult
 from opsanalytics.batch.slo import SloCounts, load_slo_config, slo_report
 from opsanalytics.firehose import transform_record
 from opsanalytics.local.batch import local_spark_session, run_local_batch
 from opsanalytics.metrics import iso_utc, percentile
 from opsanalytics.models import LogEvent
+from opsanalytics.opensearch.bulk import BulkOperation
 from opsanalytics.paths import project_root
 from opsanalytics.samples import Incident, generate_sample_batches
 from tests.integration.conftest import IndexNames
@@ -379,6 +381,37 @@ def test_second_run_does_no_work_and_full_rerun_writes_no_duplicates(
     assert spark.read.parquet(job.report.parquet_location).count() == sum(
         job.report.rows[name] for name in ("rollups_hour", "rollups_day")
     )
+
+
+class CapturingSink:
+    """Keeps the documents instead of writing them."""
+
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.operations: list[BulkOperation] = []
+
+    def write(self, operations: Sequence[BulkOperation]) -> SinkResult:
+        self.operations = list(operations)
+        return SinkResult(written=len(self.operations))
+
+
+def test_rows_or_the_columnar_cache_give_the_same_documents(job: JobRun, spark: Any) -> None:
+    """Local runs keep the input scan as rows, Glue runs in Spark's columnar cache (`keep`): the documents are
+    the same either way, including the corrupt-line and overflow cases of the bucket."""
+    documents = {}
+    for how in ("rows", "cache"):
+        settings = BatchSettings(
+            **{**_fields(job.settings), "keep": how, "full": True, "bookmark": "none", "write_parquet": False}
+        )
+        sink = CapturingSink()
+        report = run(spark, settings, sink=sink)
+        assert report.invalid_rows == job.report.invalid_rows
+        documents[how] = sorted(
+            (op.index, op.doc_id, orjson.dumps(op.document, option=orjson.OPT_SORT_KEYS)) for op in sink.operations
+        )
+    assert len(documents["rows"]) == job.report.documents.written
+    assert documents["rows"] == documents["cache"]
 
 
 def test_new_file_recomputes_only_its_day(job: JobRun, spark: Any, tmp_path: Path) -> None:

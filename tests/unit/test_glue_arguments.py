@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from opsanalytics.batch.settings import BatchSettings
 from opsanalytics.batch.sinks import BulkSink, ConnectorSink, NoSink
 from opsanalytics.paths import project_root
 from opsanalytics.settings import SettingsError
@@ -67,6 +68,16 @@ def test_extra_jars_in_equals_form(batch_job: ModuleType) -> None:
 def test_bookmark_given_wins(batch_job: ModuleType) -> None:
     argv = glue_argv("--bookmark", "none")
     assert batch_job.glue_settings(resolved(argv), argv).bookmark == "none"
+
+
+def test_glue_keeps_the_input_in_the_columnar_cache_unless_told(batch_job: ModuleType) -> None:
+    """An executor lost in Glue recomputes cached partitions; kept rows would fail the run (see `keep`)."""
+    argv = glue_argv()
+    assert batch_job.glue_settings(resolved(argv), argv).keep == "cache"
+    argv = glue_argv("--keep", "rows")
+    assert batch_job.glue_settings(resolved(argv), argv).keep == "rows"
+    local = batch_job.parse_local_arguments(["--bucket", "/tmp/bucket", "--sink", "none"])
+    assert BatchSettings.from_job_arguments(local).keep == "rows"
 
 
 def test_writing_to_opensearch_needs_an_endpoint(batch_job: ModuleType) -> None:

@@ -6,8 +6,8 @@ the settings, the Spark session and, in Glue, the bookmark and job commit. Steps
 1. list ``events/``, plan the UTC days to recompute (bookmark, ``--full`` or ``--from/--to``);
 2. check every gzip object of those days; unreadable ones are reported by path and left out;
 3. read the rest once with the explicit LogEvent schema (PERMISSIVE: unparsable lines are counted per
-   file) into kept rows holding only what the aggregates read (`transforms.for_aggregation`, `keep`);
-4. aggregate from those rows (four concurrent Spark jobs), write Parquet (dynamic partition overwrite of the
+   file), keeping only what the aggregates read (`transforms.for_aggregation`, `keep`);
+4. aggregate from that (four concurrent Spark jobs), write Parquet (dynamic partition overwrite of the
    recomputed days) and the documents (deterministic ids, so a rerun overwrites), then commit the bookmark.
 """
 
@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.util import inheritable_thread_target
 
 from ..metrics import iso_utc
 from ..opensearch.bulk import BulkOperation, document_id
@@ -38,7 +39,7 @@ from .inputs import (
     inventory_for,
     plan_run,
 )
-from .settings import BatchSettings
+from .settings import BatchSettings, Keep
 from .sinks import DocumentSink, NoSink, SinkResult
 from .slo import SloConfig, SloCounts, load_slo_config, slo_report
 
@@ -50,6 +51,7 @@ SPARK_SQL_CONF: Final = {
     # belt and braces: the pre-scan already leaves unreadable gzip objects out of the read
     "spark.sql.files.ignoreCorruptFiles": "true",
 }
+_T = TypeVar("_T")
 OUTPUTS: Final = ("rollups_hour", "rollups_day", "error_signatures", "slo", "lambda_efficiency")
 
 
@@ -128,13 +130,24 @@ def read_events(spark: SparkSession, uris: Sequence[str], *, corrupt_record: boo
     return reader.json(list(uris)).withColumn(tx.INPUT_FILE_COLUMN, F.input_file_name())
 
 
-def keep(frame: DataFrame) -> DataFrame:
-    """``frame`` computed once and kept as rows by the executors (memory, then local disk) for the queries
-    that follow. Rows rather than ``cache()``: building and scanning Spark's compressed columnar cache cost
-    more than the aggregations it served (1M events on 2 cores: the run took about 10 % longer with it). Kept rows
-    have no lineage: an executor lost before the run ends fails the run, and the next run repeats it (the
-    outputs are overwritten by id and the bookmark moves only after they are written)."""
-    return frame.localCheckpoint(eager=True)
+def _submit(pool: ThreadPoolExecutor, task: Callable[[], _T]) -> Future[_T]:
+    """``task`` on a pool thread that inherits the Spark context's local properties and closes its own py4j
+    connection when done (PySpark's pinned thread mode keeps one per Python thread otherwise)."""
+    wrapped: Callable[[], _T] = inheritable_thread_target(task)
+    return pool.submit(wrapped)
+
+
+def keep(frame: DataFrame, how: Keep = "rows") -> DataFrame:
+    """``frame`` computed once and kept for the queries that follow.
+
+    ``rows`` (local runs): computed now and kept as rows by the executors (memory, then local disk). Building
+    and scanning Spark's compressed columnar cache cost more than the aggregations it served (1M events on 2
+    cores: the run took about 10 % longer with it). Kept rows have no lineage: an executor lost before the run
+    ends fails the run, which the next run repeats (outputs are overwritten by id, the bookmark moves only after
+    they are written). ``cache`` (Glue): Spark's columnar cache, several times smaller than rows, and what an
+    executor held is recomputed from the input when it is lost.
+    """
+    return frame.cache() if how == "cache" else frame.localCheckpoint(eager=True)
 
 
 def index_name(family: str, epoch_ms: int, suffix: str = "") -> str:
@@ -302,7 +315,7 @@ def run(
         clock = now
 
     # the one scan of the input: every aggregate below reads these kept rows
-    kept = keep(tx.for_aggregation(read_events(spark, [item.uri for item in readable])))
+    kept = keep(tx.for_aggregation(read_events(spark, [item.uri for item in readable])), settings.keep)
     report.invalid_rows = {row[tx.INPUT_FILE_COLUMN]: row["rows"] for row in tx.unusable_rows_by_file(kept).collect()}
     if report.invalid_rows:
         bad = read_events(spark, sorted(report.invalid_rows), corrupt_record=True).cache()
@@ -316,19 +329,25 @@ def run(
     thresholds = {name: objective.latency_threshold_ms for name, objective in config.services.items()}
     # four independent Spark jobs at once: while one is planned and compiled on the driver, the others run
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="batch-aggregate") as pool:
-        rollups_job = pool.submit(lambda: keep(tx.rollups(events, "hour").unionByName(tx.rollups(events, "day"))))
-        signatures_job = pool.submit(lambda: _rows(tx.error_signatures(events, settings.top_signatures)))
-        slo_job = pool.submit(lambda: _rows(tx.slo_counts(events, thresholds, config.defaults.latency_threshold_ms)))
-        lambda_job = pool.submit(lambda: _rows(tx.lambda_efficiency(events)))
-        rollups = rollups_job.result()
-        rollup_rows = _rows(
-            rollups.select(
-                *tx.ROLLUP_COLUMNS,
-                F.unix_millis("period_start").alias("period_start_ms"),
-                F.unix_millis("period_end").alias("period_end_ms"),
-            )
+        rollups_job = _submit(
+            pool, lambda: keep(tx.rollups(events, "hour").unionByName(tx.rollups(events, "day")), settings.keep)
         )
-        signature_rows, slo_rows, lambda_rows = signatures_job.result(), slo_job.result(), lambda_job.result()
+        signatures_job = _submit(pool, lambda: _rows(tx.error_signatures(events, settings.top_signatures)))
+        slo_job = _submit(pool, lambda: _rows(tx.slo_counts(events, thresholds, config.defaults.latency_threshold_ms)))
+        lambda_job = _submit(pool, lambda: _rows(tx.lambda_efficiency(events)))
+        try:
+            rollups = rollups_job.result()
+            rollup_rows = _rows(
+                rollups.select(
+                    *tx.ROLLUP_COLUMNS,
+                    F.unix_millis("period_start").alias("period_start_ms"),
+                    F.unix_millis("period_end").alias("period_end_ms"),
+                )
+            )
+            signature_rows, slo_rows, lambda_rows = signatures_job.result(), slo_job.result(), lambda_job.result()
+        except BaseException:
+            spark.sparkContext.cancelAllJobs()  # the others would run on for nothing
+            raise
     report.rows["rollups_hour"] = sum(1 for row in rollup_rows if row["granularity"] == "hour")
     report.rows["rollups_day"] = len(rollup_rows) - report.rows["rollups_hour"]
     report.events = sum(row["events"] for row in rollup_rows if row["granularity"] == "day")
@@ -343,6 +362,8 @@ def run(
             report.parquet_location
         )
         lap("parquet")
+    rollups.unpersist()  # the cached frames (``keep`` "cache"); kept rows go with their frames
+    kept.unpersist()
 
     operations = [
         *rollup_operations(rollup_rows, settings.index_suffix),

@@ -14,6 +14,8 @@ Bookmark = Literal["state-file", "glue", "none"]
 BOOKMARKS: Final[tuple[Bookmark, ...]] = get_args(Bookmark)
 Sink = Literal["connector", "bulk", "none"]
 SINKS: Final[tuple[Sink, ...]] = get_args(Sink)
+Keep = Literal["rows", "cache"]
+KEEPS: Final[tuple[Keep, ...]] = get_args(Keep)
 
 DEFAULT_TOP_SIGNATURES: Final = 50
 STATE_KEY: Final = "_state/batch-bookmark.json"
@@ -45,6 +47,8 @@ class BatchSettings:
     slo_config: Path | None = None
     top_signatures: int = DEFAULT_TOP_SIGNATURES
     write_parquet: bool = True
+    keep: Keep = "rows"
+    """How the one scan of the input is kept for the aggregations (see `opsanalytics.batch.job.keep`)."""
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -57,6 +61,8 @@ class BatchSettings:
             raise SettingsError(f"bookmark must be one of {', '.join(BOOKMARKS)}, got {self.bookmark!r}")
         if self.sink not in SINKS:
             raise SettingsError(f"sink must be one of {', '.join(SINKS)}, got {self.sink!r}")
+        if self.keep not in KEEPS:
+            raise SettingsError(f"keep must be one of {', '.join(KEEPS)}, got {self.keep!r}")
         if (self.from_time is None) != (self.to_time is None):
             raise SettingsError("give both --from and --to, or neither")
         if self.from_time is not None and self.to_time is not None:
@@ -109,6 +115,7 @@ class BatchSettings:
             slo_config=Path(args["slo_config"]) if args.get("slo_config") else None,
             top_signatures=_integer(args.get("top_signatures") or str(DEFAULT_TOP_SIGNATURES), "top_signatures"),
             write_parquet=_boolean(args.get("write_parquet") or "true", "write_parquet"),
+            keep=_choice(args.get("keep") or "rows", KEEPS, "keep"),
         )
 
 
