@@ -16,6 +16,7 @@ help:
 	@echo "make build      sam build"
 	@echo "make native     build the native fast path of the Firehose transformer into .venv (needs Rust's cargo)"
 	@echo "make flink-zip  build the Managed Flink application zip (build/flink/)"
+	@echo "make spark-archive  build the local Spark JVM's class-data-sharing archive (.local/spark-cds/)"
 	@echo "make bench      benchmarks (figures beside their baselines)"
 	@echo "make events     regenerate events/ for sam local invoke"
 	@echo "make clean      remove environments, build output and local state"

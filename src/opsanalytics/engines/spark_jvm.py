@@ -22,6 +22,7 @@ import hashlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,13 @@ TUNING: Final = (
 OPTIONS_VARIABLE: Final = "OPSANALYTICS_SPARK_JAVA_OPTIONS"
 """when set (even empty), the local JVM's options instead of `TUNING` and the archive"""
 ARCHIVE_DIR: Final = Path(".local/spark-cds")
+CLASSPATH_VARIABLES: Final = (
+    "SPARK_HOME",
+    "SPARK_CONF_DIR",
+    "HADOOP_CONF_DIR",
+    "YARN_CONF_DIR",
+    "SPARK_DIST_CLASSPATH",
+)
 TRAINING_EVENTS: Final = 20_000
 TRAINING_TIMEOUT_SECONDS: Final = 300
 
@@ -70,7 +78,10 @@ def archive_key() -> str | None:
             f"{stat.st_size}:{stat.st_mtime_ns}",
             release.read_text(errors="replace") if release.is_file() else "",
             pyspark.__version__,
+            str(jars),
             *sorted(path.name for path in jars.glob("*.jar")),
+            # what else spark-submit puts on the class path: the archive is refused when that differs
+            *(f"{name}={os.environ.get(name, '')}" for name in CLASSPATH_VARIABLES),
         ]
     )
     return hashlib.sha256(material.encode()).hexdigest()[:16]
@@ -115,25 +126,42 @@ def build_archive(*, force: bool = False) -> Path | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     print("spark-jvm: building the class-data-sharing archive of the local Spark JVM (once, about 30 s)", flush=True)
     started = time.perf_counter()
+    partial = target.parent / f".{target.name}.{os.getpid()}.partial"
     with tempfile.TemporaryDirectory(prefix="opsanalytics-spark-cds-") as scratch:
-        partial = target.parent / f".{target.name}.{os.getpid()}.partial"
         command = [sys.executable, "-m", "opsanalytics.engines.spark_jvm", "_train"]
         command += ["--bucket", str(Path(scratch) / "bucket"), "--output", str(partial)]
-        result = subprocess.run(  # noqa: S603 - this interpreter and module, paths of our own
-            command, check=False, capture_output=True, text=True, timeout=TRAINING_TIMEOUT_SECONDS
+        # a session of its own: on a timeout the child and its JVM are stopped together
+        child = subprocess.Popen(  # noqa: S603 - this interpreter and module, paths of our own
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
-        if result.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
+        try:
+            output, _ = child.communicate(timeout=TRAINING_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            output, _ = child.communicate()
+            output += f"\n(stopped after {TRAINING_TIMEOUT_SECONDS} s)"
+        except BaseException:  # e.g. Ctrl-C: the child runs in a session of its own, stop it too
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
             partial.unlink(missing_ok=True)
-            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+            raise
+        if child.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
+            partial.unlink(missing_ok=True)
+            tail = "\n".join(output.strip().splitlines()[-15:])
             print(f"spark-jvm: the archive could not be built (runs go without it):\n{tail}", file=sys.stderr)
             return None
         os.replace(partial, target)
-    for stale in target.parent.glob("spark-*.jsa"):
+    for stale in _archive_files(target.parent):
         if stale != target:
             stale.unlink(missing_ok=True)
     size = target.stat().st_size / 2**20
     print(f"spark-jvm: {target} ({size:.0f} MiB) in {time.perf_counter() - started:.1f} s", flush=True)
     return target
+
+
+def _archive_files(folder: Path) -> list[Path]:
+    """Archives of any JDK and PySpark, and partial ones a stopped build left."""
+    return [*folder.glob("spark-*.jsa"), *folder.glob(".spark-*.partial")]
 
 
 def _train(bucket: Path, output: Path) -> int:
@@ -182,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"JVM options  {' '.join(java_options())}")
         return 0
     if args.command == "clear":
-        for path in archive_dir().glob("spark-*.jsa"):
+        for path in _archive_files(archive_dir()):
             path.unlink()
             print(f"removed {path}")
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -60,7 +61,8 @@ def local_spark_session(
         .config("spark.driver.memory", os.environ.get("OPSANALYTICS_SPARK_MEMORY", "2g"))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-        .config("spark.driver.extraJavaOptions", " ".join(["-Duser.timezone=UTC", *options]))
+        # quoted: Spark splits the value like a shell would (a path with a space stays one option)
+        .config("spark.driver.extraJavaOptions", shlex.join(["-Duser.timezone=UTC", *options]))
         .getOrCreate()
     )
 
@@ -79,10 +81,15 @@ def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = Non
         )
     own_session = spark is None
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-prepare") as pool:
-        preparing = pool.submit(prepare, settings, progress=_progress)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-prepare")
+    preparing = pool.submit(prepare, settings, progress=_progress)
+    try:
         session = spark or local_spark_session()
-        startup = time.perf_counter() - started
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    startup = time.perf_counter() - started
+    pool.shutdown(wait=False)
     client = None
     report: BatchReport | None = None
     try:
