@@ -1,11 +1,11 @@
 """The JVM of local Spark (PySpark's spark-submit in local mode): options for a short-lived JVM on few cores,
 and a class-data-sharing archive of the classes a batch run loads.
 
-A local batch run over 1M events lives 15 to 25 s on 2 cores, and most of that is the JVM warming up:
-``-XX:+CITime`` counted 18 CPU-s of JIT compilation in a 34 CPU-s run (15 of them in C2), and loading
-Spark's classes from their jars is most of start-up. Hence, for local runs only (Glue manages its JVMs):
+Without what follows, a local batch run over 1M events took 17 to 25 s on 2 cores, most of it a cold JVM
+warming up: ``-XX:+CITime`` counted 18 CPU-s of JIT compilation in a 34 CPU-s run (15 of them in C2), and
+loading Spark's classes from their jars is most of start-up. Hence, for local runs only (Glue manages its JVMs):
 
-- `TUNING`: C2 compiles only methods that stay hot (tier-4 thresholds several times HotSpot's), the rest
+- `TUNING`: C2 compiles only methods that stay hot (tier-4 thresholds 2 to 10 times HotSpot's defaults), the rest
   runs as C1 code; ParallelGC, whose collections pause instead of marking beside the job on 2 cores.
 - an AppCDS archive (Java 17's dynamic archive, ``-XX:ArchiveClassesAtExit``): the classes a small training
   run of the batch job loaded, mapped at start instead of loaded and verified again. An archive belongs to
@@ -151,7 +151,7 @@ def build_archive(*, force: bool = False) -> Path | None:
             print(f"spark-jvm: the archive could not be built (runs go without it):\n{tail}", file=sys.stderr)
             return None
         os.replace(partial, target)
-    for stale in _archive_files(target.parent):
+    for stale in _archive_files(target.parent, partial_older_than=time.time() - 2 * TRAINING_TIMEOUT_SECONDS):
         if stale != target:
             stale.unlink(missing_ok=True)
     size = target.stat().st_size / 2**20
@@ -159,9 +159,15 @@ def build_archive(*, force: bool = False) -> Path | None:
     return target
 
 
-def _archive_files(folder: Path) -> list[Path]:
-    """Archives of any JDK and PySpark, and partial ones a stopped build left."""
-    return [*folder.glob("spark-*.jsa"), *folder.glob(".spark-*.partial")]
+def _archive_files(folder: Path, partial_older_than: float | None = None) -> list[Path]:
+    """Archives of any JDK and PySpark, and partial ones a stopped build left (modified before
+    ``partial_older_than``, epoch seconds, when given: a concurrent build may be writing a newer one)."""
+    partials = [
+        path
+        for path in folder.glob(".spark-*.partial")
+        if partial_older_than is None or path.stat().st_mtime < partial_older_than
+    ]
+    return [*folder.glob("spark-*.jsa"), *partials]
 
 
 def _train(bucket: Path, output: Path) -> int:
