@@ -4,8 +4,8 @@
 number of them. Prefixes are expanded with DescribeLogGroups when the stack is deployed, and again on a schedule
 (an EventBridge rule invokes the same function): a log group created later under a prefix is subscribed by the
 next scheduled pass (`subscribe_new_log_groups`), which reads the same settings (stack parameters and the
-function's environment), only adds filters to log groups created since the last deploy, and runs only while the
-stack is in a stable state. Each log
+function's environment), only adds filters to log groups created since this resource last ran, and runs only
+while the stack is in a stable state. Each log
 group gets one subscription filter named ``FilterName`` (one name per stack) that sends ``FilterPattern`` matches
 to ``DestinationArn`` through ``RoleArn``, spread ``Distribution``.
 
@@ -70,7 +70,8 @@ SETTINGS_FROM_ENVIRONMENT: Final = {
 STABLE_STACK_STATUSES: Final = frozenset(
     {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 )
-# log groups created up to this long before the last deploy started are left to the deploy
+# The pass looks at log groups created since the custom resource last ran (it expanded the prefixes then), from
+# this long before: the resource's timestamp is when it finished, after it listed the log groups.
 CREATED_SINCE_MARGIN_MS: Final = 3_600_000
 
 
@@ -330,8 +331,9 @@ def subscribe_new_log_groups(
     still_stable: Callable[[], bool] = lambda: True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """The scheduled pass: put the filter on the selected log groups created since ``since_ms`` (the last
-    deploy) that lack it. Older log groups are the deploy's: a filter someone removed from one stays removed.
+    """The scheduled pass: put the filter on the selected log groups created since ``since_ms`` that lack it.
+    Older log groups are the deploy's: a filter someone removed from one stays removed (from a newer one, the
+    pass puts it back).
     Never removes a filter, and never fails on a log group it cannot subscribe (missing, full, refused): those
     are logged as a warning, on every pass while they are new. Stops when ``still_stable`` (asked before each
     put) says CloudFormation has started to change the stack."""
@@ -362,8 +364,16 @@ def settings_of(stack: Mapping[str, Any], environ: Mapping[str, str]) -> dict[st
     return settings
 
 
+def last_applied_ms(cloudformation: Any, stack_id: str, logical_id: str) -> int:
+    """When the custom resource last finished a Create or Update (epoch ms): when it last expanded the prefixes.
+    A deploy that does not change its properties does not run it and leaves this time alone."""
+    detail = cloudformation.describe_stack_resource(StackName=stack_id, LogicalResourceId=logical_id)
+    return int(detail["StackResourceDetail"]["LastUpdatedTimestamp"].timestamp() * 1000)
+
+
 def scheduled_pass(logs: Any, cloudformation: Any, environ: Mapping[str, str]) -> dict[str, Any]:
-    """`subscribe_new_log_groups` with the stack's settings, while the stack is stable."""
+    """`subscribe_new_log_groups` with the stack's settings, while the stack is stable, for the log groups
+    created since the custom resource (``SUBSCRIPTIONS_RESOURCE``) last ran."""
     stack_id = environ["STACK_ID"]
     (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
     status = str(stack["StackStatus"])
@@ -373,8 +383,7 @@ def scheduled_pass(logs: Any, cloudformation: Any, environ: Mapping[str, str]) -
         else:
             logger.info("the stack is changing: no scheduled pass", extra={"stack_status": status})
         return {"skipped_while": status}
-    deployed = stack.get("LastUpdatedTime") or stack["CreationTime"]
-    since_ms = int(deployed.timestamp() * 1000) - CREATED_SINCE_MARGIN_MS
+    since_ms = last_applied_ms(cloudformation, stack_id, environ["SUBSCRIPTIONS_RESOURCE"]) - CREATED_SINCE_MARGIN_MS
     spec = SubscriptionSpec.from_properties(settings_of(stack, environ))
     return subscribe_new_log_groups(
         logs, spec, since_ms, still_stable=lambda: stack_status(cloudformation, stack_id) in STABLE_STACK_STATUSES
@@ -386,7 +395,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     region = os.environ.get("AWS_REGION")
     if event.get("source") == "aws.events":  # the schedule; a failure counts in the function's Errors alarm
         logs = boto3.client("logs", region_name=region, config=CLIENT_CONFIG)
-        return scheduled_pass(logs, boto3.client("cloudformation", region_name=region), os.environ)
+        cloudformation = boto3.client("cloudformation", region_name=region, config=CLIENT_CONFIG)
+        return scheduled_pass(logs, cloudformation, os.environ)
     properties = event.get("ResourceProperties") or {}
     # one physical id for the life of the resource: a new one would make CloudFormation delete "the old" filters
     physical_id = str(event.get("PhysicalResourceId") or properties.get("FilterName") or "log-subscriptions")

@@ -244,16 +244,17 @@ def environment(aws: dict[str, Any]) -> dict[str, str]:
         variable: ",".join(value) if isinstance(value := given[name], list) else value
         for name, variable in app.SETTINGS_FROM_ENVIRONMENT.items()
     }
-    return {"STACK_ID": STACK_ID, **variables}
+    return {"STACK_ID": STACK_ID, "SUBSCRIPTIONS_RESOURCE": "LogSubscriptions", **variables}
 
 
 class Stack:
-    """A CloudFormation client for the one stack: its status (a list: one status per DescribeStacks call, the
-    last one repeated), when it was last deployed, and its LogGroupNames and LogFilterPattern parameters."""
+    """A CloudFormation client for the one stack: its status (one per DescribeStacks call, the last one
+    repeated), its LogGroupNames and LogFilterPattern parameters, and when the LogSubscriptions resource last
+    ran (``applied_ms``). The stack itself was created and updated long before that."""
 
-    def __init__(self, *statuses: str, deployed_ms: int = 0, names: tuple[str, ...] = ()) -> None:
+    def __init__(self, *statuses: str, applied_ms: int = 0, names: tuple[str, ...] = ()) -> None:
         self.statuses = list(statuses)
-        self.deployed = datetime.fromtimestamp(deployed_ms / 1000, UTC)
+        self.applied = datetime.fromtimestamp(applied_ms / 1000, UTC)
         self.parameters = [
             {"ParameterKey": "LogGroupNames", "ParameterValue": ",".join(names)},
             {"ParameterKey": "LogFilterPattern", "ParameterValue": ""},
@@ -261,12 +262,17 @@ class Stack:
 
     def describe_stacks(self, StackName: str) -> dict[str, Any]:
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-        stack = {"StackId": StackName, "StackStatus": status, "CreationTime": self.deployed}
+        long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+        stack = {"StackId": StackName, "StackStatus": status, "CreationTime": long_ago, "LastUpdatedTime": long_ago}
         return {"Stacks": [{**stack, "Parameters": self.parameters}]}
 
+    def describe_stack_resource(self, StackName: str, LogicalResourceId: str) -> dict[str, Any]:
+        assert (StackName, LogicalResourceId) == (STACK_ID, "LogSubscriptions")
+        return {"StackResourceDetail": {"LogicalResourceId": LogicalResourceId, "LastUpdatedTimestamp": self.applied}}
 
-def deployed_before(created_ms: int) -> int:
-    """A deploy time such that log groups created at or after ``created_ms`` count as created since."""
+
+def applied_before(created_ms: int) -> int:
+    """When the custom resource ran if log groups created at or after ``created_ms`` count as created since."""
     return created_ms + app.CREATED_SINCE_MARGIN_MS
 
 
@@ -282,7 +288,7 @@ def test_the_schedule_subscribes_log_groups_created_under_a_prefix_since_the_dep
     since = int(time.time() * 1000)
     aws["logs"].create_log_group(logGroupName="/aws/lambda/orders-new")
     aws["logs"].create_log_group(logGroupName="/aws/lambda/opsanalytics-metrics-processor")  # the pipeline's own
-    stack = Stack("UPDATE_COMPLETE", deployed_ms=deployed_before(since), names=("/aws/lambda/*", "/ecs/checkout"))
+    stack = Stack("UPDATE_COMPLETE", applied_ms=applied_before(since), names=("/aws/lambda/*", "/ecs/checkout"))
     real_client = boto3.client
     monkeypatch.setattr(
         boto3, "client", lambda service, **kw: stack if service == "cloudformation" else real_client(service, **kw)

@@ -301,6 +301,7 @@ def test_the_scheduled_pass_has_the_custom_resources_settings() -> None:
         "Revision",
     }, "every property the handler reads"
     assert env["STACK_ID"] == {"Ref": "AWS::StackId"}
+    assert env["SUBSCRIPTIONS_RESOURCE"] in resources_of("Custom::LogSubscriptions"), "the pass starts from its time"
     (schedule,) = function["Events"].values()
     assert schedule["Type"] == "Schedule"
     assert schedule["Properties"]["Schedule"] == {"Ref": "LogSubscriptionsSchedule"}
