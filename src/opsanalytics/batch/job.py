@@ -14,6 +14,7 @@ the settings, the Spark session and, in Glue, the bookmark and job commit. Steps
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -131,8 +132,8 @@ def read_events(spark: SparkSession, uris: Sequence[str], *, corrupt_record: boo
 
 
 def _submit(pool: ThreadPoolExecutor, task: Callable[[], _T]) -> Future[_T]:
-    """``task`` on a pool thread that inherits the Spark context's local properties and closes its own py4j
-    connection when done (PySpark's pinned thread mode keeps one per Python thread otherwise)."""
+    """``task`` on a pool thread that inherits the calling thread's Spark local properties (job tags among
+    them: plain threads start without)."""
     wrapped: Callable[[], _T] = inheritable_thread_target(task)
     return pool.submit(wrapped)
 
@@ -315,55 +316,69 @@ def run(
         clock = now
 
     # the one scan of the input: every aggregate below reads these kept rows
-    kept = keep(tx.for_aggregation(read_events(spark, [item.uri for item in readable])), settings.keep)
-    report.invalid_rows = {row[tx.INPUT_FILE_COLUMN]: row["rows"] for row in tx.unusable_rows_by_file(kept).collect()}
-    if report.invalid_rows:
-        bad = read_events(spark, sorted(report.invalid_rows), corrupt_record=True).cache()
-        examples = tx.first_corrupt_lines(bad).collect()
-        report.invalid_examples = {row[tx.INPUT_FILE_COLUMN]: row["line"][:200] for row in examples}
-        bad.unpersist()
-    events = tx.in_days(tx.usable_rows(kept), plan.days)
-    lap("read")
+    kept_frames: list[DataFrame] = []  # unpersisted however the run ends (``keep`` "cache")
+    try:
+        kept = keep(tx.for_aggregation(read_events(spark, [item.uri for item in readable])), settings.keep)
+        kept_frames.append(kept)
+        invalid = tx.unusable_rows_by_file(kept).collect()
+        report.invalid_rows = {row[tx.INPUT_FILE_COLUMN]: row["rows"] for row in invalid}
+        if report.invalid_rows:
+            bad = read_events(spark, sorted(report.invalid_rows), corrupt_record=True).cache()
+            examples = tx.first_corrupt_lines(bad).collect()
+            report.invalid_examples = {row[tx.INPUT_FILE_COLUMN]: row["line"][:200] for row in examples}
+            bad.unpersist()
+        events = tx.in_days(tx.usable_rows(kept), plan.days)
+        lap("read")
 
-    config = load_slo_config(settings.slo_config)
-    thresholds = {name: objective.latency_threshold_ms for name, objective in config.services.items()}
-    # four independent Spark jobs at once: while one is planned and compiled on the driver, the others run
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="batch-aggregate") as pool:
-        rollups_job = _submit(
-            pool, lambda: keep(tx.rollups(events, "hour").unionByName(tx.rollups(events, "day")), settings.keep)
-        )
-        signatures_job = _submit(pool, lambda: _rows(tx.error_signatures(events, settings.top_signatures)))
-        slo_job = _submit(pool, lambda: _rows(tx.slo_counts(events, thresholds, config.defaults.latency_threshold_ms)))
-        lambda_job = _submit(pool, lambda: _rows(tx.lambda_efficiency(events)))
+        config = load_slo_config(settings.slo_config)
+        thresholds = {name: objective.latency_threshold_ms for name, objective in config.services.items()}
+        tag = f"opsanalytics-batch-{uuid.uuid4().hex}"
+        spark.sparkContext.addJobTag(tag)  # the pool threads inherit it (`_submit`)
         try:
-            rollups = rollups_job.result()
-            rollup_rows = _rows(
-                rollups.select(
-                    *tx.ROLLUP_COLUMNS,
-                    F.unix_millis("period_start").alias("period_start_ms"),
-                    F.unix_millis("period_end").alias("period_end_ms"),
+            # four independent Spark jobs at once: while one is planned and compiled on the driver, the others run
+            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="batch-aggregate") as pool:
+                rollups_job = _submit(
+                    pool, lambda: keep(tx.rollups(events, "hour").unionByName(tx.rollups(events, "day")), settings.keep)
                 )
-            )
-            signature_rows, slo_rows, lambda_rows = signatures_job.result(), slo_job.result(), lambda_job.result()
-        except BaseException:
-            spark.sparkContext.cancelAllJobs()  # the others would run on for nothing
-            raise
-    report.rows["rollups_hour"] = sum(1 for row in rollup_rows if row["granularity"] == "hour")
-    report.rows["rollups_day"] = len(rollup_rows) - report.rows["rollups_hour"]
-    report.events = sum(row["events"] for row in rollup_rows if row["granularity"] == "day")
-    report.rows.update(error_signatures=len(signature_rows), slo=len(slo_rows), lambda_efficiency=len(lambda_rows))
-    say(f"  {report.events} events → {len(rollup_rows)} roll-up rows")
-    lap("aggregate")
+                signatures_job = _submit(pool, lambda: _rows(tx.error_signatures(events, settings.top_signatures)))
+                slo_job = _submit(
+                    pool, lambda: _rows(tx.slo_counts(events, thresholds, config.defaults.latency_threshold_ms))
+                )
+                lambda_job = _submit(pool, lambda: _rows(tx.lambda_efficiency(events)))
+                try:
+                    rollups = rollups_job.result()
+                    kept_frames.append(rollups)
+                    rollup_rows = _rows(
+                        rollups.select(
+                            *tx.ROLLUP_COLUMNS,
+                            F.unix_millis("period_start").alias("period_start_ms"),
+                            F.unix_millis("period_end").alias("period_end_ms"),
+                        )
+                    )
+                    signature_rows, slo_rows = signatures_job.result(), slo_job.result()
+                    lambda_rows = lambda_job.result()
+                except BaseException:
+                    spark.sparkContext.cancelJobsWithTag(tag)  # the others would run on for nothing
+                    raise
+        finally:
+            spark.sparkContext.removeJobTag(tag)
+        report.rows["rollups_hour"] = sum(1 for row in rollup_rows if row["granularity"] == "hour")
+        report.rows["rollups_day"] = len(rollup_rows) - report.rows["rollups_hour"]
+        report.events = sum(row["events"] for row in rollup_rows if row["granularity"] == "day")
+        report.rows.update(error_signatures=len(signature_rows), slo=len(slo_rows), lambda_efficiency=len(lambda_rows))
+        say(f"  {report.events} events → {len(rollup_rows)} roll-up rows")
+        lap("aggregate")
 
-    if settings.write_parquet:
-        report.parquet_location = settings.uri(settings.curated_prefix)
-        # a few rows per service, log group and hour: one task writes one file per (granularity, dt)
-        rollups.select(*tx.ROLLUP_COLUMNS).coalesce(1).write.mode("overwrite").partitionBy("granularity", "dt").parquet(
-            report.parquet_location
-        )
-        lap("parquet")
-    rollups.unpersist()  # the cached frames (``keep`` "cache"); kept rows go with their frames
-    kept.unpersist()
+        if settings.write_parquet:
+            report.parquet_location = settings.uri(settings.curated_prefix)
+            # a few rows per service, log group and hour: one task writes one file per (granularity, dt)
+            rollups.select(*tx.ROLLUP_COLUMNS).coalesce(1).write.mode("overwrite").partitionBy(
+                "granularity", "dt"
+            ).parquet(report.parquet_location)
+            lap("parquet")
+    finally:
+        for frame in kept_frames:
+            frame.unpersist()
 
     operations = [
         *rollup_operations(rollup_rows, settings.index_suffix),

@@ -18,6 +18,7 @@ CLI: ``python -m opsanalytics.engines.spark_jvm {build-archive,status,clear}``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shlex
@@ -48,6 +49,7 @@ CLASSPATH_VARIABLES: Final = (
     "HADOOP_CONF_DIR",
     "YARN_CONF_DIR",
     "SPARK_DIST_CLASSPATH",
+    "PYSPARK_SUBMIT_ARGS",
 )
 TRAINING_EVENTS: Final = 20_000
 TRAINING_TIMEOUT_SECONDS: Final = 300
@@ -137,11 +139,11 @@ def build_archive(*, force: bool = False) -> Path | None:
         try:
             output, _ = child.communicate(timeout=TRAINING_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+            _kill_group(child.pid)
             output, _ = child.communicate()
             output += f"\n(stopped after {TRAINING_TIMEOUT_SECONDS} s)"
         except BaseException:  # e.g. Ctrl-C: the child runs in a session of its own, stop it too
-            os.killpg(child.pid, signal.SIGKILL)
+            _kill_group(child.pid)
             child.wait()
             partial.unlink(missing_ok=True)
             raise
@@ -159,14 +161,22 @@ def build_archive(*, force: bool = False) -> Path | None:
     return target
 
 
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _modified_before(path: Path, moment: float | None) -> bool:
+    try:
+        return moment is None or path.stat().st_mtime < moment
+    except FileNotFoundError:  # moved into place or removed by a concurrent build
+        return False
+
+
 def _archive_files(folder: Path, partial_older_than: float | None = None) -> list[Path]:
     """Archives of any JDK and PySpark, and partial ones a stopped build left (modified before
     ``partial_older_than``, epoch seconds, when given: a concurrent build may be writing a newer one)."""
-    partials = [
-        path
-        for path in folder.glob(".spark-*.partial")
-        if partial_older_than is None or path.stat().st_mtime < partial_older_than
-    ]
+    partials = [path for path in folder.glob(".spark-*.partial") if _modified_before(path, partial_older_than)]
     return [*folder.glob("spark-*.jsa"), *partials]
 
 
@@ -217,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "clear":
         for path in _archive_files(archive_dir()):
-            path.unlink()
+            path.unlink(missing_ok=True)
             print(f"removed {path}")
         return 0
     return _train(args.bucket, args.output)

@@ -6,11 +6,12 @@ import argparse
 import os
 import shlex
 import sys
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..settings import SettingsError
 
@@ -27,6 +28,7 @@ NODE_HINT: Final = (
     "or run with --no-opensearch to write Parquet only."
 )
 DEFAULT_SLO_CONFIG: Final = Path("config/slo.yaml")
+_T = TypeVar("_T")
 
 
 def _progress(message: str) -> None:
@@ -67,6 +69,22 @@ def local_spark_session(
     )
 
 
+def _in_background(task: Callable[[], _T]) -> Future[_T]:
+    """``task`` on a daemon thread: a Spark start that fails (or Ctrl-C) does not wait for it."""
+    future: Future[_T] = Future()
+
+    def target() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(task())
+        except BaseException as exc:  # handed to whoever waits for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name="batch-prepare", daemon=True).start()
+    return future
+
+
 def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = None) -> BatchReport:
     """Run the batch job with the local adapters: state-file bookmark, BulkWriter sink (or none). The input
     is listed and its gzip objects checked (`prepare`) while the Spark session starts."""
@@ -81,15 +99,9 @@ def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = Non
         )
     own_session = spark is None
     started = time.perf_counter()
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-prepare")
-    preparing = pool.submit(prepare, settings, progress=_progress)
-    try:
-        session = spark or local_spark_session()
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
+    preparing = _in_background(lambda: prepare(settings, progress=_progress))
+    session = spark or local_spark_session()
     startup = time.perf_counter() - started
-    pool.shutdown(wait=False)
     client = None
     report: BatchReport | None = None
     try:
