@@ -41,6 +41,7 @@ from opsanalytics.custom_resource import (
     CustomResourceRequest,
     answer,
     build_response,
+    describe_stack,
     required_string,
     stack_is_rolling_back,
     stack_status,
@@ -375,7 +376,7 @@ def scheduled_pass(logs: Any, cloudformation: Any, environ: Mapping[str, str]) -
     """`subscribe_new_log_groups` with the stack's settings, while the stack is stable, for the log groups
     created since the custom resource (``SUBSCRIPTIONS_RESOURCE``) last ran."""
     stack_id = environ["STACK_ID"]
-    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    stack = describe_stack(cloudformation, stack_id)
     status = str(stack["StackStatus"])
     if status not in STABLE_STACK_STATUSES:
         if status.endswith("_FAILED"):

@@ -60,11 +60,17 @@ class CustomResourceRequest:
         )
 
 
+def describe_stack(cloudformation: Any, stack_id: str) -> Mapping[str, Any]:
+    """The stack's description (status, parameters, ...); by id, a deleted stack still answers."""
+    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    stack_description: Mapping[str, Any] = stack
+    return stack_description
+
+
 def stack_status(cloudformation: Any, stack_id: str) -> str:
     """The stack's status (``UPDATE_COMPLETE``, ``DELETE_IN_PROGRESS``, ...); by id, a deleted stack answers
     ``DELETE_COMPLETE``."""
-    (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
-    return str(stack["StackStatus"])
+    return str(describe_stack(cloudformation, stack_id)["StackStatus"])
 
 
 def stack_is_rolling_back(cloudformation: Any, stack_id: str) -> bool:
