@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from .cloudwatch import PayloadError, check_log_event, decode_subscription_payload
+from .cloudwatch import PayloadError, decode_subscription_payload
 from .metrics import DEFAULT_WINDOW_SECONDS
 from .parsing import LogEventParser
 
@@ -212,12 +212,13 @@ class RecordDecoder:
                 return self._reject("control-message", "CONTROL_MESSAGE")
             if not payload.log_events:
                 return self._reject("no-log-events", f"{payload.log_group} {payload.log_stream}")
-            parse = LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse
+            events = LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse_events(
+                payload.log_events
+            )
             window_ms = self.window_ms
             # (service, window start) → [newest ts, events, errors, latencies]
             groups: dict[tuple[str, int], list[Any]] = {}
-            for index, cw_event in enumerate(payload.log_events):
-                event = parse(*check_log_event(cw_event, index))
+            for event in events:
                 ts = event["timestamp"]
                 key = (event["service"], ts - ts % window_ms)
                 group = groups.get(key)

@@ -299,6 +299,28 @@ def test_normalise_level(value: object, level: str | None) -> None:
     assert normalise_level(value) == level
 
 
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("2026-01-01 10:00:00,081 - reports.builder - WARNING - slow query", "WARN"),
+        ("[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6", "ERROR"),
+        ("[Sun Dec 04 04:47:44 2005] [error] caf\u00e9 n\u2019est pas ouvert", "ERROR"),  # not ASCII
+        ("<crit> disk full", "CRITICAL"),
+        ("info: Orders.Api.Services.PaymentClient[3]", "INFO"),
+        ('time="2026-01-01T10:00:00Z" level=warning msg="retrying"', "WARN"),
+        ('time="2026-01-01T10:00:00Z" LEVEL="error" msg="caf\u00e9"', "ERROR"),
+        ("warnings: none, errors: none", "INFO"),  # words of prose, not levels
+        ("XERROR: not a level word", "INFO"),
+        ('job failed\nTraceback (most recent call last):\n  File "x.py", line 1', "ERROR"),
+        ("sync stopped\n\tat com.example.Sync.run(Sync.java:88)", "ERROR"),
+        ("java.lang.IllegalStateException: pool exhausted\nmore", "ERROR"),
+        ("a line\nand another with Exception: in the middle", "INFO"),
+    ],
+)
+def test_detect_text_level(line: str, level: str) -> None:
+    assert detect_text_level(line) == level
+
+
 def test_text_level_only_near_the_start() -> None:
     assert detect_text_level("user clicked " + "x" * 300 + " ERROR in prose far away") == "INFO"
     assert detect_text_level("for more info see the docs") == "INFO"
@@ -326,6 +348,13 @@ def test_text_level_only_near_the_start() -> None:
 )
 def test_parse_timestamp(value: object, expected: int | None) -> None:
     assert parse_timestamp(value) == expected
+
+
+def test_iso_timestamps_give_exact_milliseconds() -> None:
+    # through float seconds this came out 1 ms early (as 1 in 200 whole-millisecond times do)
+    assert parse_timestamp("2004-03-01T02:42:52.853Z") == 1_078_108_972_853
+    assert parse_timestamp("2026-01-01T10:00:00.123456Z") == CW_TS + 123
+    assert parse_timestamp("1969-12-31T23:59:59.999Z") == -1
 
 
 def test_unparseable_json_timestamp_keeps_cloudwatch_time() -> None:
