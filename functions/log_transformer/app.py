@@ -12,7 +12,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opsanalytics.allocator import retain_freed_memory
 from opsanalytics.firehose import transform_batch
 from opsanalytics.settings import TransformerSettings
 from opsanalytics.storage import object_sink_for
@@ -21,9 +20,6 @@ logger = Logger()
 metrics = Metrics(namespace="OpsAnalytics")
 settings = TransformerSettings.from_env()
 overflow_sink = object_sink_for(settings.overflow_location)
-# Each invocation allocates and frees megabytes of output: keep that memory for the next one instead of
-# faulting it back in page by page (opsanalytics.allocator).
-retain_freed_memory()
 
 
 @metrics.log_metrics

@@ -13,56 +13,24 @@ transformer itself to the same ``events/`` partitions (through an `ObjectSink`) 
 they are never put back into the source stream, which the Flink job also reads and would count twice. With
 no sink configured, or when that write fails, they are answered ``ProcessingFailed`` and so land in the
 error prefix. Either way nothing is lost.
-
-Per record, a compiled fast path (``opsanalytics_native``, built from ``native/``) does the decoding, parsing
-and serialising when it is installed; ``OPSANALYTICS_NATIVE=0`` turns it off. It gives byte for byte the
-outcome of `transform_record_python`, the reference, and hands back every record it cannot be certain about
-(and every malformed one), so the reference decides those.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 import orjson
+import pybase64
 
-from .cloudwatch import PayloadError, check_log_event, decode_subscription_payload
+from .cloudwatch import PayloadError, decode_subscription_payload
 from .parsing import LogEventParser
 
 RESPONSE_LIMIT_BYTES: Final = 6_000_000
-
-NativeTransform = Callable[[str | bytes], tuple[bytes, str, str, int] | str | None]
-
-
-def _load_native() -> tuple[NativeTransform | None, Callable[[bytes], str]]:
-    """The compiled per-record transform and base64 encoder, or None and the standard library's encoder."""
-
-    def b64encode(data: bytes) -> str:
-        return base64.b64encode(data).decode("ascii")
-
-    if os.environ.get("OPSANALYTICS_NATIVE", "1") == "0":
-        return None, b64encode
-    try:
-        import opsanalytics_native
-    except ImportError:  # not built: the Python reference does all the work
-        return None, b64encode
-    return opsanalytics_native.transform_record, opsanalytics_native.b64encode
-
-
-_native_transform_record, _b64encode = _load_native()
-
-
-def native_transform_enabled() -> bool:
-    """Whether records go through the compiled fast path (built, and not switched off)."""
-    return _native_transform_record is not None
-
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 RESULTS: Final[tuple[Result, ...]] = ("Ok", "Dropped", "ProcessingFailed")
@@ -97,7 +65,7 @@ class RecordOutcome:
         entry: dict[str, Any] = {"recordId": self.record_id, "result": self.result, "data": ""}
         if self.result == "Ok":
             if encode_data:
-                entry["data"] = _b64encode(self.data)
+                entry["data"] = pybase64.b64encode_as_string(self.data)
             if self.partition_keys:
                 entry["metadata"] = {"partitionKeys": self.partition_keys}
         return entry
@@ -119,55 +87,47 @@ def partition_keys_for(timestamp_ms: int) -> dict[str, str]:
 
 def transform_record(record_id: str, data: str | bytes) -> RecordOutcome:
     """Transform one Firehose record (base64 data of a Kinesis record) into its outcome. Never raises."""
-    if _native_transform_record is not None:
-        handled = _native_transform_record(data)
-        if isinstance(handled, tuple):
-            lines, dt, hour, log_events = handled
-            return RecordOutcome(
-                record_id, "Ok", data=lines, partition_keys={"dt": dt, "hour": hour}, log_events=log_events
-            )
-        if handled is not None:
-            return RecordOutcome(record_id, "Dropped", reason=handled)
-    return transform_record_python(record_id, data)
-
-
-def transform_record_python(record_id: str, data: str | bytes) -> RecordOutcome:
-    """`transform_record` in Python only: the reference the native fast path is held to."""
     try:
         payload = decode_subscription_payload(data, validate_events=False)
         if payload.is_control:
             return RecordOutcome(record_id, "Dropped", reason="control-message")
-        if not payload.log_events:
+        log_events = payload.log_events
+        if not log_events:
             return RecordOutcome(record_id, "Dropped", reason="no-log-events")
-        parse = LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse
+        events = LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse_events(log_events)
         dumps = orjson.dumps
-        lines = []
-        timestamps = []
-        for index, cw_event in enumerate(payload.log_events):
-            try:
-                event = parse(cw_event["id"], cw_event["timestamp"], cw_event["message"])
-            except (KeyError, TypeError, AttributeError):
-                check_log_event(cw_event, index)  # raises InvalidEnvelopeError naming the bad entry
-                raise
-            timestamps.append(event["timestamp"])
-            lines.append(dumps(event))
-        partition_keys = partition_keys_for(min(timestamps))
+        lines = [dumps(event) for event in events]
+        partition_keys = partition_keys_for(min([event["timestamp"] for event in events]))
     except PayloadError as exc:
         return RecordOutcome(record_id, "ProcessingFailed", reason=exc.reason, detail=str(exc))
     except Exception as exc:  # a parser bug must fail one record, not the batch
         return RecordOutcome(record_id, "ProcessingFailed", reason="parse-error", detail=f"{type(exc).__name__}: {exc}")
     lines.append(b"")
     return RecordOutcome(
-        record_id,
-        "Ok",
-        data=b"\n".join(lines),
-        partition_keys=partition_keys,
-        log_events=len(payload.log_events),
+        record_id, "Ok", data=b"\n".join(lines), partition_keys=partition_keys, log_events=len(log_events)
     )
 
 
-def _entry_size(entry: dict[str, Any]) -> int:
-    return len(json.dumps(entry, ensure_ascii=False).encode("utf-8"))
+def _json_size(value: str | dict[str, str]) -> int:
+    """Bytes of `value` as the Lambda runtime's json.dumps writes it."""
+    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return len(value) + 2  # needs no escaping: the text and its quotes
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+
+
+# {"recordId": <id>, "result": "<result>", "data": "<data>"[, "metadata": {"partitionKeys": <keys>}]}
+_ENTRY_BYTES: Final = len('{"recordId": , "result": "", "data": ""}')
+_METADATA_BYTES: Final = len(', "metadata": {"partitionKeys": }')
+
+
+def _entry_size(outcome: RecordOutcome, id_size: int, data_size: int = 0) -> int:
+    """Bytes of `outcome.response_entry()` (whose data is `data_size` bytes once encoded), computed."""
+    size = _ENTRY_BYTES + id_size + len(outcome.result)
+    if outcome.result == "Ok":
+        size += data_size
+        if outcome.partition_keys:
+            size += _METADATA_BYTES + _json_size(outcome.partition_keys)
+    return size
 
 
 def overflow_key(events_prefix: str, partition_keys: dict[str, str], record_ids: Sequence[str]) -> str:
@@ -186,16 +146,17 @@ def fit_response(
 ) -> BatchOutcome:
     """Build the Firehose response within `limit` bytes, sending what does not fit to `sink`."""
     # Every record needs at least its small Dropped/ProcessingFailed entry: reserve those first.
-    minimal = [_entry_size({"recordId": o.record_id, "result": "ProcessingFailed", "data": ""}) for o in outcomes]
+    id_sizes = [_json_size(o.record_id) for o in outcomes]
+    minimal = [_ENTRY_BYTES + len("ProcessingFailed") + id_size for id_size in id_sizes]
     used = len(_RESPONSE_PREFIX) + len(_RESPONSE_SUFFIX) + len(_ENTRY_SEPARATOR) * max(len(outcomes) - 1, 0)
     used += sum(minimal)
     entries: list[dict[str, Any] | None] = []
     overflow: list[RecordOutcome] = []
-    for outcome, reserved in zip(outcomes, minimal, strict=True):
+    for outcome, id_size, reserved in zip(outcomes, id_sizes, minimal, strict=True):
         if outcome.result == "Ok":
-            # base64 needs no JSON escaping: size the entry without its data, then add the data's encoded
-            # length, so that records which do not fit are never encoded.
-            size = _entry_size(outcome.response_entry(encode_data=False)) + 4 * ((len(outcome.data) + 2) // 3)
+            # base64 needs no JSON escaping: its length is known before encoding, so records which do not
+            # fit are never encoded.
+            size = _entry_size(outcome, id_size, 4 * ((len(outcome.data) + 2) // 3))
             if used + size - reserved > limit:
                 overflow.append(outcome)
                 entries.append(None)  # answered once its out-of-band delivery is known
@@ -204,13 +165,12 @@ def fit_response(
         entries.append(outcome.response_entry())
     _deliver_out_of_band(overflow, sink, events_prefix)
     final: list[dict[str, Any]] = []
-    for outcome, decided, reserved in zip(outcomes, entries, minimal, strict=True):
+    for outcome, decided, id_size, reserved in zip(outcomes, entries, id_sizes, minimal, strict=True):
         if decided is not None:
             final.append(decided)
             continue
-        entry = outcome.response_entry()  # an out-of-band record: Dropped or ProcessingFailed by now
-        used += _entry_size(entry) - reserved
-        final.append(entry)
+        final.append(outcome.response_entry())  # an out-of-band record: Dropped or ProcessingFailed by now
+        used += _entry_size(outcome, id_size) - reserved
     response = {"records": final}
     counts: dict[str, int] = dict.fromkeys(RESULTS, 0)
     for outcome in outcomes:

@@ -119,3 +119,38 @@ def test_any_limit_is_respected_exactly(limit: int, tmp_path: Path) -> None:
     batch = fit_response(outcomes, limit=limit, sink=DirectoryObjectSink(tmp_path))
     assert response_size(batch.response) <= max(limit, batch.response_bytes)
     assert response_size(batch.response) == batch.response_bytes
+
+
+@pytest.mark.parametrize("record_id", ['quote"and\\backslash', "tab\tand\nnewline", "caf\u00e9 \u2028", "\x7f"])
+def test_response_size_is_exact_for_record_ids_that_need_escaping(record_id: str, tmp_path: Path) -> None:
+    data = firehose_records([cloudwatch_record(["x"]), b"junk"])
+    outcomes = [transform_record(f"{record_id}{i}", d) for i, (_, d) in enumerate(data)]
+    batch = fit_response(outcomes, sink=DirectoryObjectSink(tmp_path))
+    assert batch.response_bytes == response_size(batch.response)
+
+
+@pytest.mark.parametrize(
+    "bad_entry",
+    [
+        {"id": 7, "timestamp": 1_767_261_600_000, "message": "x"},
+        {"id": "e", "timestamp": 1_767_261_600_000.5, "message": "x"},
+        {"id": "e", "timestamp": "1767261600000", "message": "x"},
+        {"id": "e", "timestamp": True, "message": "x"},
+        {"id": "e", "timestamp": 1_767_261_600_000},
+        ["e", 1_767_261_600_000, "x"],
+    ],
+)
+def test_a_payload_with_a_malformed_event_fails_whole_in_both_stages(bad_entry: object) -> None:
+    """The transformer and the Flink decoder refuse the same payloads, so the archive and the realtime
+    counts agree: a payload is used whole or not at all."""
+    from opsanalytics.cloudwatch import encode_subscription_payload
+    from opsanalytics.realtime import REJECTED, RecordDecoder
+
+    good = {"id": "a" * 56, "timestamp": 1_767_261_600_000, "message": "fine"}
+    payload = encode_subscription_payload(log_group="/ecs/x", log_stream="s", log_events=[good, bad_entry])
+    (record,) = firehose_records([payload])
+    outcome = transform_record(*record)
+    assert (outcome.result, outcome.reason) == ("ProcessingFailed", "invalid-envelope")
+    assert "logEvents[1]" in (outcome.detail or "")
+    rows = RecordDecoder().decode(record[1])
+    assert [(row[0], row[-1]) for row in rows] == [(REJECTED, "invalid-envelope")]
