@@ -1,7 +1,7 @@
 """1M log events through the batch job on Spark local mode: wall time including Spark start-up, events/s,
 CPU time and peak RSS of the process tree (this process, the Spark JVM and any Python workers).
 
-    python bench/bench_batch.py [--events 1000000] [--workdir .local/bench-batch] [--opensearch] [--plain-jvm]
+    python bench/bench_batch.py [--events 1000000] [--workdir .local/bench-batch] [--opensearch]
 
 The bucket is generated once (sample traffic through the real transformer core, Firehose-like gzip objects
 per dt=/hour= partition) and reused. Each run recomputes every day (``--full``) and writes Parquet; with
@@ -9,10 +9,9 @@ per dt=/hour= partition) and reused. Each run recomputes every day (``--full``) 
 
 Goal on a 2-core Debian machine (Python 3.11, Java 17), 1M events: Spark part ≤ 15 s, i.e. what
 ``opsanalytics batch`` spends from Spark's start to the end of the job, without preparing the bucket and
-without the OpenSearch writes and the session's stop (both timed apart). The local JVM runs as
-`opsanalytics.engines.spark_jvm` sets it up (tuning and the class-data-sharing archive, built first when
-missing and not timed); ``--plain-jvm`` runs it without, for comparison. On a shared machine the wall time
-swings with the load average printed beside it; the CPU time swings less.
+without the OpenSearch writes and the session's stop (both timed apart). The local JVM gets the options of
+`opsanalytics.local.batch.SPARK_JAVA_OPTIONS`. On a shared machine the wall time swings with the load average
+printed beside it; the CPU time swings less.
 """
 
 from __future__ import annotations
@@ -27,8 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from opsanalytics.batch.settings import BatchSettings
-from opsanalytics.engines import spark_jvm
-from opsanalytics.local.batch import run_local_batch
+from opsanalytics.local.batch import SPARK_JAVA_OPTIONS, run_local_batch
 from opsanalytics.samples import write_event_archive
 
 GOAL_SECONDS = 15.0
@@ -102,11 +100,6 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=Path(".local/bench-batch"))
     parser.add_argument("--opensearch", action="store_true", help="also index the documents (OPENSEARCH_URL)")
-    parser.add_argument(
-        "--plain-jvm",
-        action="store_true",
-        help="run the Spark JVM without the local tuning and class-data-sharing archive (for comparison)",
-    )
     args = parser.parse_args()
 
     bucket = args.workdir / "bucket"
@@ -114,11 +107,7 @@ def main() -> None:
     events = generate_bucket(bucket, args.events)
     objects = sum(1 for _ in (bucket / "events").rglob("*.gz"))
     print(f"bucket: {events} events in {objects} objects ({time.perf_counter() - started:.1f} s to prepare)")
-    if args.plain_jvm:
-        os.environ[spark_jvm.OPTIONS_VARIABLE] = ""
-    else:
-        spark_jvm.build_archive()  # once per JDK and PySpark install, not part of the figure
-    print(f"Spark JVM options: {' '.join(spark_jvm.java_options()) or '(none)'}")
+    print(f"Spark JVM options: {' '.join(SPARK_JAVA_OPTIONS)}")
 
     url = os.environ.get("OPENSEARCH_URL") if args.opensearch else None
     settings = BatchSettings(
