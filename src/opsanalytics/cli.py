@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .engines import opensearch_node
 from .local.batch import add_batch_command
 from .local.realtime import add_realtime_command
 
@@ -95,7 +96,7 @@ def _add_opensearch_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-opensearch",
         action="store_true",
-        help="leave the local node running afterwards (python -m opsanalytics.engines.opensearch_node stop)",
+        help="leave the local node running afterwards (stop it with `opsanalytics opensearch stop`)",
     )
 
 
@@ -166,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_realtime_command(sub)
     add_batch_command(sub)
+
+    node = sub.add_parser(
+        "opensearch",
+        help="start, stop or check the local OpenSearch node",
+        description="A real single-node OpenSearch 2.19 on 127.0.0.1 for local runs (assembled from Maven Central "
+        "by java/opensearch-node on first start; needs Java 17 and Maven). `start` prints the URL to export as "
+        "OPENSEARCH_URL; the node keeps running until `stop`.",
+    )
+    opensearch_node.add_arguments(node)
+    node.set_defaults(func=opensearch_node.run)
     return parser
 
 

