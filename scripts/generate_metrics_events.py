@@ -6,7 +6,8 @@ Deterministic: the same code always writes the same bytes. The events:
 - ``kinesis-error-spike.json``: checkout's error rate jumps to 30% for four windows, which fires the
   ``checkout-error-rate`` rule of config/alert-rules.yaml (critical: SMS and email);
 - ``kinesis-malformed.json``: two valid windows, a record that is not JSON and one of an unknown schema
-  version; the last two come back as ``batchItemFailures``.
+  version; the last two come back as ``batchItemFailures``;
+- ``kinesis-undecodable.json``: a record that is not JSON, alone (no OpenSearch needed: a cold-start probe).
 """
 
 from __future__ import annotations
@@ -82,10 +83,16 @@ def malformed_event() -> dict[str, Any]:
     )
 
 
+def undecodable_event() -> dict[str, Any]:
+    """Only records the function cannot decode: nothing to write, so no OpenSearch is needed (a cold start)."""
+    return event_of([b"not JSON: a record another producer put on the stream"])
+
+
 def render() -> dict[str, str]:
     events = {
         "kinesis-windows.json": windows_event(),
         "kinesis-error-spike.json": error_spike_event(),
         "kinesis-malformed.json": malformed_event(),
+        "kinesis-undecodable.json": undecodable_event(),
     }
     return {name: json.dumps(event, indent=2) + "\n" for name, event in events.items()}
