@@ -18,15 +18,20 @@ The core imports only orjson beyond the standard library on the job's path (clou
 compiled, so ``python-deps`` holds the manylinux x86_64 CPython 3.11 wheel unpacked: Managed Flink 1.20 runs
 Python 3.11 on x86_64 Amazon Linux. PyFlink itself is provided by the runtime and is not bundled.
 
-The jar: ``mvn -Pkinesis-5`` (flink-connector-aws-kinesis-streams 5.0.0-1.20, the Flink 1.20 build) is tried
-first; if Maven cannot resolve it, the default build (flink-connector-kinesis 4.3.0-1.19) is used, with a
-warning. ``--skip-maven`` packages the jar already built under java/connectors/target.
+The jar: ``mvn -Pkinesis-5`` builds flink-connector-aws-kinesis-streams 5.1.0-1.20, the build for Flink 1.20 (5.1.0
+fixes a data-loss bug at shard splits, FLINK-37627). flink-connector-kinesis 4.3.0-1.19 (``mvn`` without the
+profile) is built for Flink 1.19 and its state does not restore into 5.x: the build uses it only when
+``OPSANALYTICS_FLINK_CONNECTOR=flink-connector-kinesis:4.3.0-1.19`` says so (a registry that serves no 5.x build,
+as the one this repository's CI runs against), and refuses a zip that holds it otherwise. ``--skip-maven``
+packages the jar already built under java/connectors/target, under the same rule. The zip records the connector
+in connector.json, and the build prints it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -44,9 +49,27 @@ VENDORED = ("orjson",)
 # Present only in flink-connector-kinesis 4.x (the legacy consumer was removed in 5.0).
 LEGACY_CONNECTOR_CLASS = "org/apache/flink/streaming/connectors/kinesis/FlinkKinesisConsumer.class"
 CONNECTORS = {
-    5: "org.apache.flink:flink-connector-aws-kinesis-streams:5.0.0-1.20",
+    5: "org.apache.flink:flink-connector-aws-kinesis-streams:5.1.0-1.20",
     4: "org.apache.flink:flink-connector-kinesis:4.3.0-1.19",
 }
+LEGACY_OPT_IN_VARIABLE = "OPSANALYTICS_FLINK_CONNECTOR"
+LEGACY_OPT_IN_VALUE = "flink-connector-kinesis:4.3.0-1.19"
+
+
+def legacy_connector_allowed() -> bool:
+    return os.environ.get(LEGACY_OPT_IN_VARIABLE, "").strip() == LEGACY_OPT_IN_VALUE
+
+
+class ConnectorRefused(SystemExit):
+    """The 4.x connector without the opt-in: a zip the running application's state might not restore from."""
+
+
+def refuse_legacy(reason: str) -> ConnectorRefused:
+    return ConnectorRefused(
+        f"build_zip: {reason}. The zip would hold {CONNECTORS[4]}, built for Flink 1.19, whose state does not "
+        f"restore into the 5.x connector: use a Maven registry that serves {CONNECTORS[5]} (Maven Central does), "
+        f"or set {LEGACY_OPT_IN_VARIABLE}={LEGACY_OPT_IN_VALUE} to build with it knowingly."
+    )
 
 
 def _warn(message: str) -> None:
@@ -54,16 +77,15 @@ def _warn(message: str) -> None:
 
 
 def build_connector_jar() -> Path:
-    """Build the shaded connector jar: the 5.x profile first, else the 4.x default with a warning."""
+    """Build the shaded connector jar: the 5.x profile; the 4.x default only when opted in."""
     base = ["mvn", "-q", "-B", "-f", str(POM), "package"]
     first = subprocess.run([*base, "-Pkinesis-5"], check=False, capture_output=True, text=True)  # noqa: S603
     if first.returncode != 0:
         reason = next((line for line in first.stdout.splitlines() if "[ERROR]" in line), "mvn failed")
-        _warn(
-            f"{CONNECTORS[5]} could not be built ({reason.strip()[:300]}); falling back to {CONNECTORS[4]}. "
-            "The job uses that connector's table options; rebuild with a registry that serves 5.x "
-            "for Flink 1.20."
-        )
+        reason = f"{CONNECTORS[5]} could not be built ({reason.strip()[:300]})"
+        if not legacy_connector_allowed():
+            raise refuse_legacy(reason)
+        _warn(f"{reason}; {LEGACY_OPT_IN_VARIABLE} chooses {CONNECTORS[4]}")
         subprocess.run(base, check=True)  # noqa: S603
     return JAR
 
@@ -176,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     output = build_zip(args.output, jar=jar, wheel_dir=args.wheel_dir)
     generation = connector_generation(jar)
     if generation != 5:
-        _warn(f"the zip holds {CONNECTORS[generation]}, not {CONNECTORS[5]}")
+        if not legacy_connector_allowed():
+            output.unlink()
+            raise refuse_legacy(f"{jar} holds {CONNECTORS[generation]}")
+        _warn(f"the zip holds {CONNECTORS[generation]}, not {CONNECTORS[5]} ({LEGACY_OPT_IN_VARIABLE})")
     size = output.stat().st_size / 1e6
     print(f"built {output} ({size:.1f} MB, Kinesis connector {CONNECTORS[generation]})")
     return 0

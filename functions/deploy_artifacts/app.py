@@ -1,7 +1,8 @@
 """CloudFormation custom resource: the build artifacts the stack's engines load from S3.
 
-CloudFormation uploads a Lambda function's code and a Glue job's script, nothing else. The Managed Flink
-application zip, the opsanalytics wheel, ``glue_runtime.py`` and ``slo.yaml`` (the Glue job's
+CloudFormation uploads a Lambda function's code, nothing else the stack runs. The Managed Flink application zip,
+the Glue job's script (``batch_job.py``, here rather than in the packaging bucket, which the job's role then need
+not read), the opsanalytics wheel, ``glue_runtime.py`` and ``slo.yaml`` (the Glue job's
 ``--additional-python-modules``, ``--extra-py-files`` and ``--extra-files``) and the alert rules the metrics
 function loads (``config/alert-rules.yaml``) therefore travel in this function's package, under ``artifacts/``
 (put there at `sam build` by this folder's Makefile), and Create and Update copy each to the archive bucket
@@ -64,6 +65,7 @@ class ArtifactKind:
 ARTIFACT_KINDS: Final = (
     ArtifactKind("FlinkApplication", "flink", "opsanalytics-realtime.zip"),
     ArtifactKind("CoreWheel", "glue", "opsanalytics-*-py3-none-any.whl"),
+    ArtifactKind("BatchJobScript", "glue", "batch_job.py"),
     ArtifactKind("GlueRuntime", "glue", "glue_runtime.py"),
     ArtifactKind("SloObjectives", "glue", "slo.yaml"),
     ArtifactKind("AlertRules", "config", "alert-rules.yaml"),

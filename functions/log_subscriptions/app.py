@@ -76,6 +76,16 @@ STABLE_STACK_STATUSES: Final = frozenset(
 CREATED_SINCE_MARGIN_MS: Final = 3_600_000
 
 
+# Stop with this much of the function's time left: a Lambda timeout would leave CloudFormation without an answer.
+DEADLINE_MARGIN_SECONDS: Final = 30.0
+TimeLeft = Callable[[], float]
+"""seconds the invocation has left (LambdaContext.get_remaining_time_in_millis, in seconds)"""
+
+
+def unlimited() -> float:
+    return float("inf")
+
+
 class SubscriptionError(ValueError):
     """A listed log group cannot be subscribed; the message names it."""
 
@@ -273,6 +283,7 @@ def apply(
     request: CustomResourceRequest,
     sleep: Callable[[float], None] = time.sleep,
     rolling_back: Callable[[], bool] = lambda: False,
+    time_left: TimeLeft = unlimited,
 ) -> dict[str, str]:
     """Bring the subscriptions to what the request asks; the resource's attributes.
 
@@ -295,7 +306,12 @@ def apply(
         old_name, old_groups = removal_targets(logs, request.old_properties)
         keep = set(selection.log_groups) if old_name == spec.filter_name else set()
         removed = remove_subscriptions(logs, old_name, [g for g in old_groups if g not in keep])
-    for name in to_put:
+    for done, name in enumerate(to_put):
+        if time_left() < DEADLINE_MARGIN_SECONDS:
+            raise SubscriptionError(
+                f"out of time after putting {done} of {len(to_put)} subscription filters (the others are not put "
+                "yet): deploy again to carry on, with fewer log groups per prefix or a longer function timeout"
+            )
         put_subscription(logs, spec, name, sleep)
     logger.info(
         "subscriptions applied",
@@ -329,8 +345,10 @@ def subscribe_new_log_groups(
     logs: Any,
     spec: SubscriptionSpec,
     since_ms: int,
+    *,
     still_stable: Callable[[], bool] = lambda: True,
     sleep: Callable[[float], None] = time.sleep,
+    time_left: TimeLeft = unlimited,
 ) -> dict[str, Any]:
     """The scheduled pass: put the filter on the selected log groups created since ``since_ms`` that lack it.
     Older log groups are the deploy's: a filter someone removed from one stays removed (from a newer one, the
@@ -344,6 +362,9 @@ def subscribe_new_log_groups(
     for name in to_put:
         if not still_stable():
             logger.info("the stack started to change: pass stopped", extra={"not_done": to_put[len(put) :]})
+            break
+        if time_left() < DEADLINE_MARGIN_SECONDS:
+            logger.warning("out of time: the next pass carries on", extra={"not_done": to_put[len(put) :]})
             break
         try:
             put_subscription(logs, spec, name, sleep)
@@ -372,7 +393,9 @@ def last_applied_ms(cloudformation: Any, stack_id: str, logical_id: str) -> int:
     return int(detail["StackResourceDetail"]["LastUpdatedTimestamp"].timestamp() * 1000)
 
 
-def scheduled_pass(logs: Any, cloudformation: Any, environ: Mapping[str, str]) -> dict[str, Any]:
+def scheduled_pass(
+    logs: Any, cloudformation: Any, environ: Mapping[str, str], time_left: TimeLeft = unlimited
+) -> dict[str, Any]:
     """`subscribe_new_log_groups` with the stack's settings, while the stack is stable, for the log groups
     created since the custom resource (``SUBSCRIPTIONS_RESOURCE``) last ran."""
     stack_id = environ["STACK_ID"]
@@ -387,17 +410,25 @@ def scheduled_pass(logs: Any, cloudformation: Any, environ: Mapping[str, str]) -
     since_ms = last_applied_ms(cloudformation, stack_id, environ["SUBSCRIPTIONS_RESOURCE"]) - CREATED_SINCE_MARGIN_MS
     spec = SubscriptionSpec.from_properties(settings_of(stack, environ))
     return subscribe_new_log_groups(
-        logs, spec, since_ms, still_stable=lambda: stack_status(cloudformation, stack_id) in STABLE_STACK_STATUSES
+        logs,
+        spec,
+        since_ms,
+        still_stable=lambda: stack_status(cloudformation, stack_id) in STABLE_STACK_STATUSES,
+        time_left=time_left,
     )
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     region = os.environ.get("AWS_REGION")
+
+    def time_left() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
     if event.get("source") == "aws.events":  # the schedule; a failure counts in the function's Errors alarm
         logs = boto3.client("logs", region_name=region, config=CLIENT_CONFIG)
         cloudformation = boto3.client("cloudformation", region_name=region, config=CLIENT_CONFIG)
-        return scheduled_pass(logs, cloudformation, os.environ)
+        return scheduled_pass(logs, cloudformation, os.environ, time_left)
     properties = event.get("ResourceProperties") or {}
     # one physical id for the life of the resource: a new one would make CloudFormation delete "the old" filters
     physical_id = str(event.get("PhysicalResourceId") or properties.get("FilterName") or "log-subscriptions")
@@ -405,7 +436,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         request = CustomResourceRequest.from_event(event)
         logs = boto3.client("logs", region_name=region, config=CLIENT_CONFIG)
         cloudformation = boto3.client("cloudformation", region_name=region)
-        data = apply(logs, request, rolling_back=lambda: stack_is_rolling_back(cloudformation, request.stack_id))
+        data = apply(
+            logs,
+            request,
+            rolling_back=lambda: stack_is_rolling_back(cloudformation, request.stack_id),
+            time_left=time_left,
+        )
         response = build_response(event, "SUCCESS", physical_id, data=data)
     except Exception as exc:  # any failure must reach CloudFormation, or the stack waits for an hour
         logger.exception("the log subscriptions failed", extra={"request_type": event.get("RequestType")})

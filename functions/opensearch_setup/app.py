@@ -1,9 +1,11 @@
 """CloudFormation custom resource: the OpenSearch assets the pipeline writes and reads with.
 
 Create and Update apply the index templates (``Replicas``), the retention ISM policy (``RetentionDays``;
-skipped when the cluster has no ISM plugin) and the Dashboards saved objects of ``dashboards/*.ndjson``, and,
-on a domain whose fine-grained access control master user is this function's role, map the pipeline's IAM
-roles (``PipelineRoleArns``) to an OpenSearch role that may write the pipeline's indices.
+skipped when the cluster has no ISM plugin) and the Dashboards saved objects of ``dashboards/*.ndjson``, map
+the pipeline's IAM roles (``PipelineRoleArns``) to an OpenSearch role that may write the pipeline's indices, and
+add ``AdminArns`` to the mappings of all_access and security_manager (never removing what is mapped there).
+This function's role (``SetupRoleArn``) needs all_access: it is the master user of the domain the stack creates;
+on an existing domain someone maps it before the first deploy, and a refusal says so, naming the role.
 Index templates and the policy are compared by content hash first and saved objects are imported with
 ``overwrite=true``, so running again changes nothing. Delete leaves the cluster alone: indices and dashboards
 outlive the stack.
@@ -27,9 +29,9 @@ from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from opensearchpy import NotFoundError, OpenSearch, RequestError
+from opensearchpy import AuthorizationException, NotFoundError, OpenSearch, RequestError
 
-from opsanalytics.custom_resource import MAX_TEXT, answer, build_response
+from opsanalytics.custom_resource import MAX_TEXT, answer, build_response, string_list
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, apply_ism_policy, create_client
 from opsanalytics.paths import project_root
 
@@ -40,6 +42,7 @@ DEFAULT_PHYSICAL_ID: Final = "opsanalytics-opensearch-bootstrap"
 DASHBOARDS_IMPORT_PATH: Final = "/_dashboards/api/saved_objects/_import"
 SECURITY_API: Final = "/_plugins/_security/api"
 PIPELINE_ROLE: Final = "opsanalytics_pipeline"
+ADMIN_ROLES: Final = ("all_access", "security_manager")
 PIPELINE_ROLE_PERMISSIONS: Final = {
     "description": "opsanalytics: the metrics function and the Glue job write the pipeline's indices",
     "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
@@ -79,8 +82,11 @@ class BootstrapRequest:
     replicas: int
     retention_days: int
     pipeline_role_arns: tuple[str, ...] = ()
-    """IAM roles that write the pipeline's indices, mapped to `PIPELINE_ROLE` (fine-grained access control);
-    given only when this function's role is the domain's master user."""
+    """IAM roles that write the pipeline's indices, mapped to `PIPELINE_ROLE` (fine-grained access control)."""
+    admin_arns: tuple[str, ...] = ()
+    """IAM roles and users added to the mappings of `ADMIN_ROLES`."""
+    setup_role_arn: str = ""
+    """This function's role, named in the failure reason when OpenSearch refuses it."""
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, Any], env: Mapping[str, str]) -> BootstrapRequest:
@@ -90,7 +96,9 @@ class BootstrapRequest:
             settings=settings,
             replicas=_int_property(properties, "Replicas", default=1, minimum=0),
             retention_days=_int_property(properties, "RetentionDays", default=30, minimum=1),
-            pipeline_role_arns=tuple(str(arn) for arn in properties.get("PipelineRoleArns") or () if arn),
+            pipeline_role_arns=string_list(properties, "PipelineRoleArns"),
+            admin_arns=string_list(properties, "AdminArns"),
+            setup_role_arn=str(properties.get("SetupRoleArn") or ""),
         )
 
 
@@ -150,30 +158,80 @@ def import_dashboards(client: OpenSearch, exports: list[Path]) -> list[str]:
     return imported
 
 
-def map_pipeline_roles(client: OpenSearch, role_arns: tuple[str, ...]) -> str:
-    """Create (or overwrite) `PIPELINE_ROLE` and map `role_arns` to it as backend roles."""
-    if not role_arns:
+def map_pipeline_roles(client: OpenSearch, role_arns: tuple[str, ...], admin_arns: tuple[str, ...] = ()) -> str:
+    """Create (or overwrite) `PIPELINE_ROLE` and map `role_arns` to it as backend roles; add `admin_arns` to the
+    mappings of `ADMIN_ROLES` (IAM roles as backend roles, IAM users as users), keeping what is there."""
+    if not role_arns and not admin_arns:
         return "none"
     try:
-        client.transport.perform_request("PUT", f"{SECURITY_API}/roles/{PIPELINE_ROLE}", body=PIPELINE_ROLE_PERMISSIONS)
-        client.transport.perform_request(
-            "PUT", f"{SECURITY_API}/rolesmapping/{PIPELINE_ROLE}", body={"backend_roles": list(role_arns)}
-        )
+        if role_arns:
+            client.transport.perform_request(
+                "PUT", f"{SECURITY_API}/roles/{PIPELINE_ROLE}", body=PIPELINE_ROLE_PERMISSIONS
+            )
+            client.transport.perform_request(
+                "PUT", f"{SECURITY_API}/rolesmapping/{PIPELINE_ROLE}", body={"backend_roles": list(role_arns)}
+            )
+        added = sum(add_to_role_mapping(client, role, admin_arns) for role in ADMIN_ROLES) if admin_arns else 0
     except (NotFoundError, RequestError) as exc:
         if "no handler found" not in str(exc):
             raise
         return "skipped: no security plugin on this cluster"
-    return f"{PIPELINE_ROLE} mapped to {len(role_arns)} IAM roles"
+    summary = f"{PIPELINE_ROLE} mapped to {len(role_arns)} IAM roles"
+    return f"{summary}; {added} admin mappings added" if admin_arns else summary
+
+
+def add_to_role_mapping(client: OpenSearch, role: str, arns: tuple[str, ...]) -> int:
+    """Add the ARNs missing from `role`'s mapping (a JSON patch, or a new mapping); the number added."""
+    path = f"{SECURITY_API}/rolesmapping/{role}"
+    wanted = {
+        "backend_roles": [arn for arn in arns if ":role/" in arn],
+        "users": [arn for arn in arns if ":user/" in arn],
+    }
+    try:
+        current: dict[str, Any] | None = client.transport.perform_request("GET", path).get(role)
+    except NotFoundError:
+        current = None
+    if current is None:
+        body = {field: values for field, values in wanted.items() if values}
+        client.transport.perform_request("PUT", path, body=body)
+        return sum(len(values) for values in body.values())
+    operations: list[dict[str, Any]] = []
+    for field, values in wanted.items():
+        missing = [arn for arn in values if arn not in current.get(field, [])]
+        if not missing:
+            continue
+        if field in current:
+            operations += [{"op": "add", "path": f"/{role}/{field}/-", "value": arn} for arn in missing]
+        else:
+            operations.append({"op": "add", "path": f"/{role}/{field}", "value": missing})
+    if operations:
+        client.transport.perform_request("PATCH", f"{SECURITY_API}/rolesmapping", body=operations)
+    return sum(len(op["value"]) if isinstance(op["value"], list) else 1 for op in operations)
+
+
+def refused(exc: AuthorizationException, setup_role_arn: str) -> RuntimeError:
+    """What to do when OpenSearch refuses this function's role (403)."""
+    role = setup_role_arn or "the OpenSearch setup function's role (stack output PipelineRoleArns, the first)"
+    return RuntimeError(
+        f"OpenSearch refused {role} ({exc.status_code}: {str(exc.info)[:200]}). On a domain with fine-grained "
+        "access control, map that IAM role as a backend role of all_access (OpenSearch Dashboards > Security > "
+        "Roles > all_access > Mapped users, or PUT _plugins/_security/api/rolesmapping/all_access), and let the "
+        "domain's access policy admit it; then deploy again"
+    )
 
 
 def bootstrap(request: BootstrapRequest, assets: AssetPaths) -> dict[str, str]:
     """Apply every asset; the summary per kind of asset (the custom resource's Data)."""
     client = create_client(request.settings)
-    roles = map_pipeline_roles(client, request.pipeline_role_arns)
-    templates = apply_index_templates(client, request.replicas, directory=assets.index_templates)
-    policy = apply_ism_policy(client, request.retention_days, path=assets.ism_policy)
-    exports = sorted(assets.dashboards.glob("*.ndjson")) if assets.dashboards.is_dir() else []
-    imported = import_dashboards(client, exports)
+    try:
+        roles = map_pipeline_roles(client, request.pipeline_role_arns, request.admin_arns)
+        templates = apply_index_templates(client, request.replicas, directory=assets.index_templates)
+        policy = apply_ism_policy(client, request.retention_days, path=assets.ism_policy)
+        exports = sorted(assets.dashboards.glob("*.ndjson")) if assets.dashboards.is_dir() else []
+        # uncompressed: whether Dashboards' import takes a gzip-encoded multipart body is not documented
+        imported = import_dashboards(create_client(request.settings, http_compress=False), exports)
+    except AuthorizationException as exc:
+        raise refused(exc, request.setup_role_arn) from exc
     data = {
         "IndexTemplates": ", ".join(f"{name}={status}" for name, status in templates.statuses().items()),
         "IsmPolicy": "; ".join(str(change) for change in policy.changes),

@@ -68,7 +68,13 @@ def test_create_uploads_the_artifacts_and_answers_their_keys(
 
     bucket = load_event("deploy_artifacts/delete.json")["ResourceProperties"]["Bucket"]
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
-    names = ("opsanalytics-realtime.zip", "opsanalytics-0.1.0-py3-none-any.whl", "glue_runtime.py", "slo.yaml")
+    names = (
+        "opsanalytics-realtime.zip",
+        "opsanalytics-0.1.0-py3-none-any.whl",
+        "batch_job.py",
+        "glue_runtime.py",
+        "slo.yaml",
+    )
     for name in (*names, "alert-rules.yaml"):
         (tmp_path / name).write_bytes(name.encode())
     function = LocalFunction("deploy_artifacts")

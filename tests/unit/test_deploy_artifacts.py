@@ -18,6 +18,7 @@ VERSION_2 = "arn:aws:lambda:us-east-1:123456789012:function:opsanalytics-DeployA
 NAMES = {
     "FlinkApplication": "opsanalytics-realtime.zip",
     "CoreWheel": "opsanalytics-0.1.0-py3-none-any.whl",
+    "BatchJobScript": "batch_job.py",
     "GlueRuntime": "glue_runtime.py",
     "SloObjectives": "slo.yaml",
     "AlertRules": "alert-rules.yaml",
@@ -111,6 +112,7 @@ def test_each_engine_reads_its_own_prefix() -> None:
     assert engines == {
         "FlinkApplication": "flink",
         "CoreWheel": "glue",
+        "BatchJobScript": "glue",
         "GlueRuntime": "glue",
         "SloObjectives": "glue",
         "AlertRules": "config",

@@ -91,3 +91,38 @@ def test_built_zip_layout() -> None:
     assert_layout(BUILT_ZIP)
     with zipfile.ZipFile(BUILT_ZIP) as archive:
         assert any(n.startswith("python-deps/orjson/") and n.endswith(".so") for n in archive.namelist())
+
+
+def test_the_legacy_connector_is_refused_unless_chosen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """4.3.0-1.19 is built for Flink 1.19 and its state does not restore into 5.x: never used silently."""
+    build_zip = _build_zip_module()
+    jar, wheels = _jar_and_wheels(build_zip, tmp_path)
+    monkeypatch.setattr(build_zip, "JAR", jar)
+    monkeypatch.setattr(build_zip, "download_wheels", lambda directory: None)
+    output = tmp_path / "app.zip"
+    arguments = ["--skip-maven", "--output", str(output), "--wheel-dir", str(wheels)]
+    monkeypatch.delenv(build_zip.LEGACY_OPT_IN_VARIABLE, raising=False)
+    with pytest.raises(SystemExit, match=f"set {build_zip.LEGACY_OPT_IN_VARIABLE}=flink-connector-kinesis:4.3.0-1.19"):
+        build_zip.main(arguments)
+    assert not output.exists(), "no zip is left to deploy"
+    monkeypatch.setenv(build_zip.LEGACY_OPT_IN_VARIABLE, build_zip.LEGACY_OPT_IN_VALUE)
+    assert build_zip.main(arguments) == 0
+    with zipfile.ZipFile(output) as archive:
+        assert json.loads(archive.read("connector.json"))["artifact"].endswith(":4.3.0-1.19")
+
+
+def test_the_intended_connector_is_the_flink_1_20_build_with_the_shard_split_fix() -> None:
+    build_zip = _build_zip_module()
+    assert build_zip.CONNECTORS[5] == "org.apache.flink:flink-connector-aws-kinesis-streams:5.1.0-1.20"
+    assert (
+        "<kinesis.connector.version>5.1.0-1.20</kinesis.connector.version>"
+        in (ROOT / "java" / "connectors" / "pom.xml").read_text()
+    )
+
+
+def test_ci_opts_in_to_the_legacy_connector_its_registry_needs() -> None:
+    build_zip = _build_zip_module()
+    assert (
+        f"export {build_zip.LEGACY_OPT_IN_VARIABLE}={build_zip.LEGACY_OPT_IN_VALUE}"
+        in (ROOT / ".ci" / "run").read_text()
+    )

@@ -337,3 +337,33 @@ def test_the_schedule_waits_while_the_stack_changes_or_is_gone(aws: dict[str, An
     stack = Stack(status, names=("/aws/lambda/orders-*",))
     assert app.scheduled_pass(aws["logs"], stack, environment(aws)) == {"skipped_while": status}
     assert subscribed(aws) == set()
+
+
+class Countdown:
+    """Time left that shrinks by `step` seconds each time it is asked."""
+
+    def __init__(self, start: float, step: float) -> None:
+        self.left = start + step
+        self.step = step
+
+    def __call__(self) -> float:
+        self.left -= self.step
+        return self.left
+
+
+def test_a_deploy_out_of_time_fails_with_what_was_done_before_lambda_times_out(aws: dict[str, Any]) -> None:
+    properties = props(aws, "/aws/lambda/orders-*", "/ecs/checkout")
+    time_left = Countdown(start=app.DEADLINE_MARGIN_SECONDS + 5, step=10)  # enough for one put
+    with pytest.raises(app.SubscriptionError, match="out of time after putting 1 of 3 subscription filters"):
+        app.apply(aws["logs"], request("Create", properties), sleep=no_sleep, time_left=time_left)
+    assert len(subscribed(aws)) == 1
+
+
+def test_a_scheduled_pass_out_of_time_stops_and_leaves_the_rest_to_the_next(aws: dict[str, Any]) -> None:
+    spec = app.SubscriptionSpec.from_properties(props(aws, "/aws/lambda/orders-*", "/ecs/checkout"))
+    time_left = Countdown(start=app.DEADLINE_MARGIN_SECONDS + 5, step=10)
+    result = app.subscribe_new_log_groups(aws["logs"], spec, since_ms=0, sleep=no_sleep, time_left=time_left)
+    assert len(result["put"]) == 1
+    assert len(subscribed(aws)) == 1
+    app.subscribe_new_log_groups(aws["logs"], spec, since_ms=0, sleep=no_sleep)
+    assert subscribed(aws) == {"/aws/lambda/orders-api", "/aws/lambda/orders-worker", "/ecs/checkout"}

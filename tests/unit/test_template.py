@@ -102,8 +102,10 @@ def kinesis_event_sources() -> list[tuple[str, dict[str, Any]]]:
         for event_name, event in (resource["Properties"].get("Events") or {}).items():
             if event["Type"] == "Kinesis":
                 sources.append((f"{name}.{event_name}", event["Properties"]))
+    streams = resources_of("AWS::Kinesis::Stream")
     for name, resource in resources_of("AWS::Lambda::EventSourceMapping").items():
-        if "kinesis" in json.dumps(resource["Properties"].get("EventSourceArn")).lower():
+        source = resource["Properties"].get("EventSourceArn")
+        if isinstance(source, dict) and source.get("Fn::GetAtt", [None])[0] in streams:
             sources.append((name, resource["Properties"]))
     return sources
 
@@ -210,19 +212,24 @@ def _cloudwatch_logs_roles() -> dict[str, dict[str, Any]]:
 
 
 def test_the_subscription_role_is_assumed_only_by_cloudwatch_logs_of_this_account_and_region() -> None:
+    """The trust the CloudWatch Logs guide gives for subscriptions to Kinesis: aws:SourceArn with StringLike
+    on arn:aws:logs:<region>:<account>:* (what CloudWatch Logs presents is not documented as a log-group ARN)."""
     roles = _cloudwatch_logs_roles()
     assert roles
     for name, role in roles.items():
         for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
-            conditions = statement.get("Condition") or {}
-            source_arns = [v["aws:SourceArn"] for v in conditions.values() if "aws:SourceArn" in v]
-            assert source_arns, f"{name}: trust without aws:SourceArn"
-            text = json.dumps(source_arns)
-            assert ":log-group:" in text, f"{name}: aws:SourceArn is not scoped to log groups"
-            assert "${AWS::AccountId}" in text, f"{name}: aws:SourceArn is not scoped to this account"
-            assert "${AWS::Region}" in text, f"{name}: aws:SourceArn is not scoped to this region"
-            source_accounts = [v["aws:SourceAccount"] for v in conditions.values() if "aws:SourceAccount" in v]
-            assert source_accounts == [{"Ref": "AWS::AccountId"}], f"{name}: trust without aws:SourceAccount"
+            assert statement["Condition"] == {
+                "StringLike": {
+                    "aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"}
+                }
+            }, name
+
+
+def test_the_glue_role_has_the_trust_policy_of_the_glue_guide() -> None:
+    (statement,) = properties("BatchJobRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "glue.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert "Condition" not in statement
 
 
 def test_only_the_subscriptions_function_passes_the_subscription_role_and_only_to_cloudwatch_logs() -> None:
@@ -298,6 +305,7 @@ def test_the_scheduled_pass_has_the_custom_resources_settings() -> None:
         assert env[variable] == expected, variable
     assert set(module.SETTINGS_FROM_PARAMETERS) | set(module.SETTINGS_FROM_ENVIRONMENT) == set(props) - {
         "ServiceToken",
+        "ServiceTimeout",
         "Revision",
     }, "every property the handler reads"
     assert env["STACK_ID"] == {"Ref": "AWS::StackId"}
@@ -435,8 +443,8 @@ def test_the_glue_job_runs_glue_5_with_bookmarks() -> None:
         props = job["Properties"]
         assert props["GlueVersion"] == "5.0", name
         assert props["Command"]["Name"] == "glueetl", name
-        # a local path, which `sam deploy` uploads (AWS::Glue::Job Command.ScriptLocation is packaged)
-        assert (ROOT / props["Command"]["ScriptLocation"]).is_file(), name
+        # uploaded by DeployArtifacts with the job's libraries, under the prefix its role reads
+        assert props["Command"]["ScriptLocation"] == {"Fn::GetAtt": ["DeployArtifacts", "BatchJobScriptUri"]}, name
         assert props["DefaultArguments"]["--job-bookmark-option"] == "job-bookmark-enable", name
         assert props.get("SecurityConfiguration"), name
 
@@ -518,3 +526,165 @@ def test_the_batch_schedule_is_a_parameter_with_an_hourly_default() -> None:
     assert re.fullmatch(schedule["AllowedPattern"], schedule["Default"])
     assert re.fullmatch(schedule["AllowedPattern"], "cron(15 0/6 * * ? *)")
     assert not re.fullmatch(schedule["AllowedPattern"], "rate(1 hour)"), "Glue triggers take cron only"
+
+
+# --- a first deploy that succeeds, a rollback that leaves no wreck -------------------------------------------
+
+
+def test_the_archive_and_its_key_outlive_the_stack() -> None:
+    """A failed first deploy or `sam delete` leaves the buckets (never empty: DeployArtifacts writes at once) and
+    the key that encrypts them, instead of ending in DELETE_FAILED / ROLLBACK_FAILED."""
+    for name in ("ArchiveBucket", "AccessLogsBucket", "DataKey"):
+        assert RESOURCES[name].get("DeletionPolicy") == "Retain", name
+        assert RESOURCES[name].get("UpdateReplacePolicy") == "Retain", name
+
+
+def custom_resources() -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"].startswith("Custom::")}
+
+
+@pytest.mark.parametrize("name", sorted(custom_resources()))
+def test_custom_resources_time_out_after_their_function(name: str) -> None:
+    """Without ServiceTimeout CloudFormation waits 3,600 s for a function that crashed before answering."""
+    props = custom_resources()[name]["Properties"]
+    function = props["ServiceToken"]["Fn::GetAtt"][0]
+    timeout = RESOURCES[function]["Properties"].get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+    assert timeout < props["ServiceTimeout"] <= timeout + 120, name
+
+
+@pytest.mark.parametrize("name", ["MetricsProcessorEventSource", "RealtimeApplicationStart", "BatchJobSchedule"])
+def test_writers_to_opensearch_start_after_the_bootstrap(name: str) -> None:
+    assert "OpenSearchBootstrap" in as_list(RESOURCES[name].get("DependsOn", [])), name
+
+
+def test_the_metrics_function_reads_its_stream_only_through_the_mapping_that_waits() -> None:
+    assert not properties("MetricsProcessorFunction").get("Events")
+    (mapping,) = resources_of("AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionName"] == {"Ref": "MetricsProcessorFunction"}
+
+
+def _opensearch_http_grants() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    return [(p, st) for p, st in STATEMENTS if any(str(a).startswith("es:ESHttp") for a in as_list(st["Action"]))]
+
+
+def test_opensearch_grants_name_one_domain() -> None:
+    """es:ESHttp* on domain/* would reach every domain of the account; the domain's own policy excepted."""
+    grants = _opensearch_http_grants()
+    assert grants
+    for path, statement in grants:
+        if path[:2] == ("Resources", "OpenSearchDomain"):
+            continue
+        text = json.dumps(statement["Resource"])
+        assert "domain/*" not in text, path
+        assert "OpenSearchDomain" in text and "${OpenSearchDomainName}" in text, path
+
+
+def test_the_domain_admits_the_pipeline_and_its_admins_not_the_account() -> None:
+    (statement,) = properties("OpenSearchDomain")["AccessPolicies"]["Statement"]
+    principals = json.dumps(statement["Principal"])
+    assert ":root" not in principals
+    for role in ("OpenSearchSetupFunctionRole", "MetricsProcessorFunctionRole", "BatchJobRole"):
+        assert role in principals, role
+    assert properties("OpenSearchDomain")["AdvancedSecurityOptions"]["MasterUserOptions"]["MasterUserARN"] == {
+        "Fn::GetAtt": ["OpenSearchSetupFunctionRole", "Arn"]
+    }
+
+
+@pytest.mark.parametrize("role", ["OpenSearchSetupFunctionRole", "MetricsProcessorFunctionRole", "BatchJobRole"])
+def test_roles_mapped_in_opensearch_have_names_known_before_the_deploy(role: str) -> None:
+    name = properties(role)["RoleName"]["Fn::Sub"]
+    assert name.startswith("${AWS::StackName}-"), role
+    assert len(name.replace("${AWS::StackName}", "")) <= 64 - 40, f"{role}: leaves room for a 40-character stack name"
+
+
+def test_service_principals_of_the_key_act_for_this_account_only() -> None:
+    for path, statement in STATEMENTS:
+        if not is_key_policy(path):
+            continue
+        principal = statement.get("Principal", {})
+        if "Service" not in principal:
+            continue
+        conditions = json.dumps(statement.get("Condition", {}))
+        assert "aws:SourceAccount" in conditions or "kms:EncryptionContext" in conditions, statement.get("Sid")
+
+
+def test_the_glue_role_reads_nothing_of_the_packaging_bucket() -> None:
+    assert "PackagingBucketNamePattern" not in PARAMETERS
+    assert "samclisourcebucket" not in json.dumps(properties("BatchJobRole"))
+
+
+# --- parameters the service would reject ----------------------------------------------------------------------
+
+
+def _evaluate(expression: Any, values: dict[str, str]) -> Any:
+    """The template's Rules functions, over parameter values (strings, as CloudFormation compares them)."""
+    if isinstance(expression, dict):
+        ((function, argument),) = expression.items()
+        if function == "Ref":
+            return values[argument]
+        args = [_evaluate(a, values) for a in argument] if isinstance(argument, list) else argument
+        if function == "Fn::Equals":
+            return str(args[0]) == str(args[1])
+        if function == "Fn::Not":
+            return not args[0]
+        if function == "Fn::And":
+            return all(args)
+        if function == "Fn::Or":
+            return any(args)
+        if function == "Fn::Contains":
+            return str(args[1]) in [str(v) for v in args[0]]
+        raise AssertionError(f"no evaluator for {function}")
+    if isinstance(expression, list):
+        return [_evaluate(e, values) for e in expression]
+    return expression
+
+
+def rule_failures(overrides: dict[str, str]) -> list[str]:
+    values = {name: str(p.get("Default", "")) for name, p in PARAMETERS.items()} | overrides
+    for name, value in values.items():
+        allowed = PARAMETERS[name].get("AllowedValues")
+        if allowed is not None and value not in [str(v) for v in allowed]:
+            return [f"{name}={value} is not an allowed value"]
+    failures = []
+    for name, rule in TEMPLATE["Rules"].items():
+        if "RuleCondition" in rule and not _evaluate(rule["RuleCondition"], values):
+            continue
+        failures += [
+            f"{name}: {a['AssertDescription']}" for a in rule["Assertions"] if not _evaluate(a["Assert"], values)
+        ]
+    return failures
+
+
+def test_pressing_enter_through_the_guided_deploy_gives_a_stack_that_deploys() -> None:
+    assert rule_failures({}) == []
+    assert PARAMETERS["CreateOpenSearchDomain"]["Default"] == "true"
+    assert PARAMETERS["OpenSearchInstanceType"]["Default"] == "t3.medium.search"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"OpenSearchInstanceCount": "3"}, "OpenSearchInstanceCount=3"),
+        ({"OpenSearchInstanceCount": "1", "OpenSearchReplicas": "1"}, "SingleNodeDomainsHaveNoReplicas"),
+        ({"OpenSearchVolumeSize": "500"}, "SmallInstancesTakeSmallVolumes"),
+        ({"OpenSearchInstanceType": "t3.small.search"}, "SmallInstancesTakeSmallVolumes"),
+        ({"OpenSearchInstanceType": "r7g.large.search", "OpenSearchVolumeSize": "1500"}, "LargeInstances"),
+        ({"CreateOpenSearchDomain": "false"}, "OpenSearchIsGiven"),
+        ({"CreateOpenSearchDomain": "false", "OpenSearchUrl": "https://search-x.us-east-1.es.amazonaws.com"}, "Name"),
+    ],
+)
+def test_what_opensearch_service_refuses_is_refused_first(overrides: dict[str, str], refused: str) -> None:
+    failures = rule_failures(overrides)
+    assert failures and refused in failures[0], failures
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"OpenSearchInstanceCount": "2", "OpenSearchReplicas": "1", "OpenSearchInstanceType": "r7g.large.search"},
+        {"OpenSearchInstanceType": "r7g.xlarge.search", "OpenSearchVolumeSize": "1500"},
+        {"CreateOpenSearchDomain": "false", "OpenSearchUrl": "https://x.es", "OpenSearchDomainName": "logs"},
+    ],
+)
+def test_production_sizes_and_the_existing_domain_route_pass_the_rules(overrides: dict[str, str]) -> None:
+    assert rule_failures(overrides) == []
