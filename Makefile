@@ -72,10 +72,16 @@ container: $(VENV)/.installed $(SAM_VENV)/.installed
 	scripts/container-engine.sh
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(VENV)/bin/pytest tests/container
 
-template-checks: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+# The template as written and as CloudFormation gets it (after the SAM transform), the packages against Lambda's
+# limits, and the template against the last release (no change that would destroy a stack's data).
+template-checks: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_VENV)/bin/sam validate --lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/python scripts/translate_template.py --output build/cloudformation/template.json
+	$(SAM_VENV)/bin/cfn-lint build/cloudformation/template.json
 	$(SAM_VENV)/bin/sam build
+	$(VENV)/bin/python scripts/check_package_sizes.py --build-dir .aws-sam/build
+	$(VENV)/bin/python scripts/check_upgrade.py
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 
 flink-zip: $(VENV)/.installed

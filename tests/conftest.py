@@ -92,9 +92,20 @@ _LAYER_MARKERS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by its layer directory, so `-m "not integration"` and friends select layers."""
+    """Mark each test by its layer directory, so `-m "not integration"` and friends select layers; the IAM
+    coverage check goes last, after every test whose calls it checks."""
     for item in items:
         for part in item.path.parts:
             marker = _LAYER_MARKERS.get(part)
             if marker is not None:
                 item.add_marker(marker)
+    items.sort(key=lambda item: item.path.name == "test_iam_coverage.py")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def iam_calls() -> Iterator[None]:
+    """Every AWS and OpenSearch call the pipeline's code makes in this session, for tests/test_iam_coverage.py."""
+    from tests.support.iam import RECORDER
+
+    with RECORDER.installed():
+        yield
