@@ -28,6 +28,7 @@ logger = Logger()
 POLL_SECONDS: Final = 2.0
 MAX_WAIT_SECONDS: Final = 120.0
 MAX_SETTLE_SECONDS: Final = 60
+NO_POLICY: Final = "none"  # the physical id of a Create that failed before any policy was put
 
 
 def served_document(logs: Any, name: str) -> Any | None:
@@ -75,18 +76,18 @@ def delete_policy(logs: Any, name: str) -> None:
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     properties = event.get("ResourceProperties") or {}
-    physical_id = str(event.get("PhysicalResourceId") or properties.get("PolicyName") or "")
+    physical_id = str(event.get("PhysicalResourceId") or properties.get("PolicyName") or NO_POLICY)
     try:
         request = CustomResourceRequest.from_event(event)
         logs = boto3.client("logs")
         if request.request_type == "Delete":
-            if physical_id:
+            if physical_id != NO_POLICY:  # the rollback of a failed Create has nothing to remove
                 delete_policy(logs, physical_id)
-            response = build_response(event, "SUCCESS", physical_id or "none")
+            response = build_response(event, "SUCCESS", physical_id)
         else:
             data = put_and_wait(logs, request.properties)
             response = build_response(event, "SUCCESS", data["PolicyName"], data=data)
     except Exception as exc:  # any failure must reach CloudFormation
         logger.exception("logs resource policy failed", extra={"request_type": event.get("RequestType")})
-        response = build_response(event, "FAILED", physical_id or "none", f"{type(exc).__name__}: {exc}")
+        response = build_response(event, "FAILED", physical_id, f"{type(exc).__name__}: {exc}")
     return answer(event, response, logger)

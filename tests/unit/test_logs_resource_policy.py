@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from opsanalytics.local.lambda_runtime import LocalFunction
+from opsanalytics.paths import project_root
 
-app = LocalFunction("logs_resource_policy").module
+function = LocalFunction("logs_resource_policy")
+app = function.module
 
 DOCUMENT = {
     "Version": "2012-10-17",
@@ -79,3 +81,25 @@ def test_a_policy_never_listed_fails_with_a_reason() -> None:
     with pytest.raises(TimeoutError, match="did not list the resource policy stack-opensearch-logs"):
         app.put_and_wait(LaggingLogs(lag=None), PROPERTIES, sleep=clock.sleep, clock=clock)
     assert clock.now >= app.MAX_WAIT_SECONDS
+
+
+DELETE_EVENT = json.loads((project_root() / "events" / "logs_resource_policy" / "delete.json").read_text())
+
+
+def _delete(monkeypatch: pytest.MonkeyPatch, physical_id: str) -> tuple[dict[str, Any], list[str]]:
+    deleted: list[str] = []
+    monkeypatch.setattr(app, "delete_policy", lambda logs, name: deleted.append(name))
+    monkeypatch.setattr(app, "answer", lambda event, response, logger: response)
+    response = function.invoke({**DELETE_EVENT, "PhysicalResourceId": physical_id})
+    return response, deleted
+
+
+def test_the_rollback_of_a_failed_create_removes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample Delete follows a Create that failed before putting a policy: SUCCESS, and no call to AWS."""
+    response, deleted = _delete(monkeypatch, DELETE_EVENT["PhysicalResourceId"])
+    assert (response["Status"], response["PhysicalResourceId"], deleted) == ("SUCCESS", "none", [])
+
+
+def test_a_delete_removes_the_named_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    response, deleted = _delete(monkeypatch, "stack-opensearch-log-publishing")
+    assert (response["Status"], deleted) == ("SUCCESS", ["stack-opensearch-log-publishing"])

@@ -73,6 +73,7 @@ class LocalFunction:
         self.environment = {
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_REGION", "us-east-1"),  # Lambda sets both
             "POWERTOOLS_SERVICE_NAME": name,
             "POWERTOOLS_METRICS_NAMESPACE": "OpsAnalytics",
             **(environment or {}),
