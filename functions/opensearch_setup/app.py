@@ -2,7 +2,8 @@
 
 Create and Update apply the index templates (``Replicas``), the retention ISM policy (``RetentionDays``;
 skipped when the cluster has no ISM plugin) and the Dashboards saved objects of ``dashboards/*.ndjson``, map
-the pipeline's IAM roles (``PipelineRoleArns``) to an OpenSearch role that may write the pipeline's indices, and
+the pipeline's IAM roles to OpenSearch roles of their own (``RealtimeRoleArns``: the metrics function,
+``BatchRoleArns``: the Glue job, ``ViewerArns``: people reading the dashboards; `PIPELINE_ROLES`), and
 add ``AdminArns`` to the mappings of all_access and security_manager (never removing what is mapped there).
 This function's role (``SetupRoleArn``) needs all_access: it is the master user of the domain the stack creates;
 on an existing domain someone maps it before the first deploy, and a refusal says so, naming the role.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,17 +42,39 @@ BUILT_ASSETS: Final = Path(__file__).resolve().parent / "assets"
 DEFAULT_PHYSICAL_ID: Final = "opsanalytics-opensearch-bootstrap"
 DASHBOARDS_IMPORT_PATH: Final = "/_dashboards/api/saved_objects/_import"
 SECURITY_API: Final = "/_plugins/_security/api"
-PIPELINE_ROLE: Final = "opsanalytics_pipeline"
 ADMIN_ROLES: Final = ("all_access", "security_manager")
-PIPELINE_ROLE_PERMISSIONS: Final = {
-    "description": "opsanalytics: the metrics function and the Glue job write the pipeline's indices",
-    "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
-    "index_permissions": [
-        {
-            "index_patterns": ["events-*", "metrics-realtime-*", "metrics-batch-*", "log-insights-*", "alerts-*"],
-            "allowed_actions": ["crud", "create_index", "indices_monitor", "indices:admin/mapping/put"],
-        }
-    ],
+_WRITE: Final = ["crud", "create_index", "indices_monitor", "indices:admin/mapping/put"]
+# Each principal its own OpenSearch role, allowed its own work: the metrics function the realtime windows and the
+# alerts, the Glue job the roll-ups and reports, a viewer reading them all (and the dashboards of the global
+# tenant). None of them may delete an index or touch another's.
+PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
+    "opsanalytics_realtime": {
+        "description": "opsanalytics: the metrics function writes realtime windows and alerts",
+        "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
+        "index_permissions": [{"index_patterns": ["metrics-realtime-*", "alerts-*"], "allowed_actions": _WRITE}],
+    },
+    "opsanalytics_batch": {
+        "description": "opsanalytics: the Glue job writes roll-ups and reports",
+        "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
+        "index_permissions": [{"index_patterns": ["metrics-batch-*", "log-insights-*"], "allowed_actions": _WRITE}],
+    },
+    "opsanalytics_viewer": {
+        "description": "opsanalytics: reads the pipeline's indices and the dashboards",
+        "cluster_permissions": ["cluster_composite_ops_ro"],
+        "index_permissions": [
+            {
+                "index_patterns": ["events-*", "metrics-realtime-*", "metrics-batch-*", "log-insights-*", "alerts-*"],
+                "allowed_actions": ["read", "indices:admin/mappings/get"],
+            }
+        ],
+        "tenant_permissions": [{"tenant_patterns": ["global_tenant"], "allowed_actions": ["kibana_all_read"]}],
+    },
+}
+# the resource property whose ARNs each role is mapped to
+ROLE_PROPERTIES: Final = {
+    "opsanalytics_realtime": "RealtimeRoleArns",
+    "opsanalytics_batch": "BatchRoleArns",
+    "opsanalytics_viewer": "ViewerArns",
 }
 
 
@@ -81,8 +104,8 @@ class BootstrapRequest:
     settings: OpenSearchSettings
     replicas: int
     retention_days: int
-    pipeline_role_arns: tuple[str, ...] = ()
-    """IAM roles that write the pipeline's indices, mapped to `PIPELINE_ROLE` (fine-grained access control)."""
+    role_arns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """IAM roles and users mapped to each of `PIPELINE_ROLES` (fine-grained access control)."""
     admin_arns: tuple[str, ...] = ()
     """IAM roles and users added to the mappings of `ADMIN_ROLES`."""
     setup_role_arn: str = ""
@@ -96,7 +119,7 @@ class BootstrapRequest:
             settings=settings,
             replicas=_int_property(properties, "Replicas", default=1, minimum=0),
             retention_days=_int_property(properties, "RetentionDays", default=30, minimum=1),
-            pipeline_role_arns=string_list(properties, "PipelineRoleArns"),
+            role_arns={role: string_list(properties, name) for role, name in ROLE_PROPERTIES.items()},
             admin_arns=string_list(properties, "AdminArns"),
             setup_role_arn=str(properties.get("SetupRoleArn") or ""),
         )
@@ -158,60 +181,62 @@ def import_dashboards(client: OpenSearch, exports: list[Path]) -> list[str]:
     return imported
 
 
-def map_pipeline_roles(client: OpenSearch, role_arns: tuple[str, ...], admin_arns: tuple[str, ...] = ()) -> str:
-    """Create (or overwrite) `PIPELINE_ROLE` and map `role_arns` to it as backend roles; add `admin_arns` to the
-    mappings of `ADMIN_ROLES` (IAM roles as backend roles, IAM users as users), keeping what is there."""
-    if not role_arns and not admin_arns:
-        return "none"
+def map_pipeline_roles(
+    client: OpenSearch, role_arns: Mapping[str, tuple[str, ...]], admin_arns: tuple[str, ...] = ()
+) -> str:
+    """Create (or overwrite) each of `PIPELINE_ROLES` and add its ARNs to its mapping; add `admin_arns` to the
+    mappings of `ADMIN_ROLES`. Mappings only grow: what someone mapped by hand (a viewer, an admin) stays."""
     try:
-        if role_arns:
-            client.transport.perform_request(
-                "PUT", f"{SECURITY_API}/roles/{PIPELINE_ROLE}", body=PIPELINE_ROLE_PERMISSIONS
-            )
-            client.transport.perform_request(
-                "PUT", f"{SECURITY_API}/rolesmapping/{PIPELINE_ROLE}", body={"backend_roles": list(role_arns)}
-            )
-        added = sum(add_to_role_mapping(client, role, admin_arns) for role in ADMIN_ROLES) if admin_arns else 0
+        added = []
+        for role, permissions in PIPELINE_ROLES.items():
+            client.transport.perform_request("PUT", f"{SECURITY_API}/roles/{role}", body=permissions)
+            arns = role_arns.get(role, ())
+            added.append(f"{role} +{add_to_role_mapping(client, role, arns) if arns else 0}")
+        admins = sum(add_to_role_mapping(client, role, admin_arns) for role in ADMIN_ROLES) if admin_arns else 0
     except (NotFoundError, RequestError) as exc:
         if "no handler found" not in str(exc):
             raise
         return "skipped: no security plugin on this cluster"
-    summary = f"{PIPELINE_ROLE} mapped to {len(role_arns)} IAM roles"
-    return f"{summary}; {added} admin mappings added" if admin_arns else summary
+    return f"{', '.join(added)}; {admins} admin mappings added"
+
+
+def _mapping(arns: tuple[str, ...]) -> dict[str, list[str]]:
+    return {
+        "backend_roles": [arn for arn in arns if ":user/" not in arn],
+        "users": [arn for arn in arns if ":user/" in arn],
+    }
 
 
 def add_to_role_mapping(client: OpenSearch, role: str, arns: tuple[str, ...]) -> int:
     """Add the ARNs missing from `role`'s mapping (a JSON patch, or a new mapping); the number added."""
     path = f"{SECURITY_API}/rolesmapping/{role}"
-    wanted = {
-        "backend_roles": [arn for arn in arns if ":role/" in arn],
-        "users": [arn for arn in arns if ":user/" in arn],
-    }
+    wanted = _mapping(arns)
     try:
         current: dict[str, Any] | None = client.transport.perform_request("GET", path).get(role)
     except NotFoundError:
         current = None
     if current is None:
-        body = {field: values for field, values in wanted.items() if values}
+        body = {kind: values for kind, values in wanted.items() if values}
         client.transport.perform_request("PUT", path, body=body)
         return sum(len(values) for values in body.values())
+    # "add" at the field itself, with the whole union: the GET shows absent fields as [], but a JSON patch that
+    # appends ("/users/-") to a field the stored mapping lacks is refused with 400 'Missing field "users"'.
     operations: list[dict[str, Any]] = []
-    for field, values in wanted.items():
-        missing = [arn for arn in values if arn not in current.get(field, [])]
-        if not missing:
-            continue
-        if field in current:
-            operations += [{"op": "add", "path": f"/{role}/{field}/-", "value": arn} for arn in missing]
-        else:
-            operations.append({"op": "add", "path": f"/{role}/{field}", "value": missing})
+    added = 0
+    for kind, values in wanted.items():
+        present = list(current.get(kind) or [])
+        missing = [arn for arn in values if arn not in present]
+        if missing:
+            operations.append({"op": "add", "path": f"/{role}/{kind}", "value": present + missing})
+            added += len(missing)
     if operations:
         client.transport.perform_request("PATCH", f"{SECURITY_API}/rolesmapping", body=operations)
-    return sum(len(op["value"]) if isinstance(op["value"], list) else 1 for op in operations)
+    return added
 
 
 def refused(exc: AuthorizationException, setup_role_arn: str) -> RuntimeError:
     """What to do when OpenSearch refuses this function's role (403)."""
-    role = setup_role_arn or "the OpenSearch setup function's role (stack output PipelineRoleArns, the first)"
+    role = setup_role_arn or "the OpenSearch setup function's role (<stack>-opensearch-setup)"
     return RuntimeError(
         f"OpenSearch refused {role} ({exc.status_code}: {str(exc.info)[:200]}). On a domain with fine-grained "
         "access control, map that IAM role as a backend role of all_access (OpenSearch Dashboards > Security > "
@@ -224,7 +249,7 @@ def bootstrap(request: BootstrapRequest, assets: AssetPaths) -> dict[str, str]:
     """Apply every asset; the summary per kind of asset (the custom resource's Data)."""
     client = create_client(request.settings)
     try:
-        roles = map_pipeline_roles(client, request.pipeline_role_arns, request.admin_arns)
+        roles = map_pipeline_roles(client, request.role_arns, request.admin_arns)
         templates = apply_index_templates(client, request.replicas, directory=assets.index_templates)
         policy = apply_ism_policy(client, request.retention_days, path=assets.ism_policy)
         exports = sorted(assets.dashboards.glob("*.ndjson")) if assets.dashboards.is_dir() else []

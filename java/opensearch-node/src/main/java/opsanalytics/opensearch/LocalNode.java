@@ -1,8 +1,11 @@
 package opsanalytics.opensearch;
 
 import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 
 import org.codelibs.opensearch.runner.OpenSearchRunner;
@@ -13,8 +16,13 @@ import org.codelibs.opensearch.runner.OpenSearchRunner;
  *
  * <pre>
  * java -cp 'opensearch-node.jar:lib/*' opsanalytics.opensearch.LocalNode \
- *      [-home DIR] [-httpPort 9200] [-transportPort HTTP+100] [-host 127.0.0.1] [-clusterName NAME]
+ *      [-home DIR] [-httpPort 9200] [-transportPort HTTP+100] [-host 127.0.0.1] [-clusterName NAME] \
+ *      [-plugins CLASS,...] [-settingsFile FILE]
  * </pre>
+ *
+ * <p>{@code -plugins} loads plugins from the class path by their main class (the security plugin's jars from
+ * target/security-plugin/, for fine-grained access control); {@code -settingsFile} adds node settings, one
+ * {@code key=value} per line (Java properties).
  */
 public final class LocalNode {
 
@@ -27,6 +35,8 @@ public final class LocalNode {
         int transportPort = -1;
         String host = "127.0.0.1";
         String clusterName = "opsanalytics-local";
+        String plugins = "";
+        Path settingsFile = null;
         for (int i = 0; i < args.length; i++) {
             final String key = args[i];
             if (i + 1 >= args.length) {
@@ -39,6 +49,8 @@ public final class LocalNode {
                 case "-transportPort" -> transportPort = Integer.parseInt(value);
                 case "-host" -> host = value;
                 case "-clusterName" -> clusterName = value;
+                case "-plugins" -> plugins = value;
+                case "-settingsFile" -> settingsFile = Paths.get(value);
                 default -> usage("unknown option " + key);
             }
         }
@@ -47,6 +59,12 @@ public final class LocalNode {
         }
         home = home.toAbsolutePath().normalize();
 
+        final Properties extra = new Properties();
+        if (settingsFile != null) {
+            try (Reader reader = Files.newBufferedReader(settingsFile)) {
+                extra.load(reader);
+            }
+        }
         final String bindHost = host;
         final String http = Integer.toString(httpPort);
         final String transport = Integer.toString(transportPort);
@@ -72,15 +90,23 @@ public final class LocalNode {
             // a dev box with a nearly full disk must not flip indices to read-only
             settings.put("cluster.routing.allocation.disk.threshold_enabled", "false");
             settings.put("action.auto_create_index", "true");
+            for (final String key : extra.stringPropertyNames()) {
+                settings.put(key, extra.getProperty(key));
+            }
         });
         try {
-            runner.build("-basePath", home.toString(),
+            final java.util.List<String> options = new java.util.ArrayList<>(java.util.List.of(
+                    "-basePath", home.toString(),
                     "-confPath", home.resolve("config").toString(),
                     "-dataPath", home.resolve("data").toString(),
                     "-logsPath", home.resolve("logs").toString(),
                     "-numOfNode", "1",
                     "-clusterName", clusterName,
-                    "-printOnFailure");
+                    "-printOnFailure"));
+            if (!plugins.isEmpty()) {
+                options.addAll(java.util.List.of("-pluginTypes", plugins));
+            }
+            runner.build(options.toArray(new String[0]));
         } catch (final RuntimeException e) {
             e.printStackTrace();
             System.exit(1);
@@ -94,7 +120,8 @@ public final class LocalNode {
 
     private static void usage(final String error) {
         System.err.println("LocalNode: " + error);
-        System.err.println("usage: LocalNode [-home DIR] [-httpPort N] [-transportPort N] [-host H] [-clusterName NAME]");
+        System.err.println("usage: LocalNode [-home DIR] [-httpPort N] [-transportPort N] [-host H] [-clusterName NAME]"
+                + " [-plugins CLASS,...] [-settingsFile FILE]");
         System.exit(2);
     }
 }

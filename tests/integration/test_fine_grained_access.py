@@ -1,0 +1,180 @@
+"""Fine-grained access control on a real node with the security plugin (tests/support/fgac.py): what the bootstrap
+writes (roles, mappings) lets each pipeline principal do its work and refuses it the rest.
+
+Each user stands for an IAM principal through its backend role (the role ARN OpenSearch Service hands the
+security plugin). The setup user is mapped to all_access and security_manager as a domain's master user is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from opensearchpy import AuthorizationException, OpenSearch
+
+from opsanalytics.local.lambda_runtime import LocalFunction
+from opsanalytics.opensearch import BulkOperation, BulkWriter, OpenSearchSettings, create_client
+from tests.support.fgac import SecuredCluster, secured_cluster
+
+ACCOUNT = "arn:aws:iam::123456789012"
+SETUP = f"{ACCOUNT}:role/opsanalytics-opensearch-setup"
+REALTIME = f"{ACCOUNT}:role/opsanalytics-metrics-processor"
+BATCH = f"{ACCOUNT}:role/opsanalytics-batch-job"
+VIEWER = f"{ACCOUNT}:role/opsanalytics-dashboards-viewer"
+ADMIN_ROLE = f"{ACCOUNT}:role/ops-admin"
+ADMIN_USER = f"{ACCOUNT}:user/jane"  # an IAM user is mapped by name: basic auth cannot carry the ARN as a name
+USERS = {
+    "setup": [SETUP],
+    "realtime": [REALTIME],
+    "batch": [BATCH],
+    "viewer": [VIEWER],
+    "admin": [ADMIN_ROLE],
+    "unmapped": [f"{ACCOUNT}:role/someone-else"],
+}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[SecuredCluster]:
+    with secured_cluster(USERS, admin_user="setup") as secured:
+        yield secured
+
+
+def client_as(cluster: SecuredCluster, user: str) -> OpenSearch:
+    return create_client(OpenSearchSettings(url=cluster.url), http_auth=cluster.credentials(user))
+
+
+def bootstrap_as(cluster: SecuredCluster, user: str, load_event: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """The setup function, in-process, signed in as `user` (basic authentication standing in for SigV4)."""
+    event = load_event("opensearch_setup/create.json")
+    event["ResourceProperties"] |= {
+        "RealtimeRoleArns": [REALTIME],
+        "BatchRoleArns": [BATCH],
+        "ViewerArns": [VIEWER],
+        "AdminArns": [ADMIN_ROLE, ADMIN_USER],
+    }
+    function = LocalFunction("opensearch_setup", environment={"OPENSEARCH_URL": cluster.url, "AWS_REGION": "us-east-1"})
+    module = function.module
+    original = module.create_client
+    module.create_client = lambda settings, **options: original(
+        settings, http_auth=cluster.credentials(user), **options
+    )
+    try:
+        response: dict[str, Any] = function.invoke(event)
+    finally:
+        module.create_client = original
+        function.close()
+    return response
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(cluster: SecuredCluster, load_event_module: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    response = bootstrap_as(cluster, "setup", load_event_module)
+    assert response["Status"] == "SUCCESS", response.get("Reason")
+    return response
+
+
+@pytest.fixture(scope="module")
+def load_event_module() -> Callable[[str], dict[str, Any]]:
+    import json
+
+    from tests.conftest import EVENTS_DIR
+
+    return lambda name: json.loads((EVENTS_DIR / name).read_text())
+
+
+def refused(call: Callable[[], Any]) -> bool:
+    try:
+        call()
+    except AuthorizationException:
+        return True
+    return False
+
+
+def test_the_bootstrap_maps_each_principal_and_the_admins(
+    bootstrapped: dict[str, Any], cluster: SecuredCluster
+) -> None:
+    assert bootstrapped["Data"]["RoleMapping"] == (
+        "opsanalytics_realtime +1, opsanalytics_batch +1, opsanalytics_viewer +1; 4 admin mappings added"
+    )
+    admin = client_as(cluster, "admin")  # the admin role's mapping took: it may read the security configuration
+    for role in ("all_access", "security_manager"):
+        mapping = admin.transport.perform_request("GET", f"/_plugins/_security/api/rolesmapping/{role}")[role]
+        assert mapping["users"] == [ADMIN_USER]
+        assert mapping["backend_roles"] == [SETUP, ADMIN_ROLE], "the master mapping stays, the admin role is added"
+
+
+def test_a_second_bootstrap_adds_nothing_twice_and_keeps_what_was_mapped_by_hand(
+    bootstrapped: dict[str, Any], cluster: SecuredCluster, load_event_module: Callable[[str], dict[str, Any]]
+) -> None:
+    by_hand = f"{ACCOUNT}:role/analysts"
+    setup = client_as(cluster, "setup")
+    path = "/_plugins/_security/api/rolesmapping"
+    viewer = setup.transport.perform_request("GET", f"{path}/opsanalytics_viewer")["opsanalytics_viewer"]
+    patch = [{"op": "add", "path": "/opsanalytics_viewer/backend_roles", "value": [*viewer["backend_roles"], by_hand]}]
+    setup.transport.perform_request("PATCH", path, body=patch)
+    again = bootstrap_as(cluster, "setup", load_event_module)
+    assert again["Status"] == "SUCCESS"
+    assert again["Data"]["RoleMapping"] == (
+        "opsanalytics_realtime +0, opsanalytics_batch +0, opsanalytics_viewer +0; 0 admin mappings added"
+    )
+    viewer = setup.transport.perform_request("GET", f"{path}/opsanalytics_viewer")["opsanalytics_viewer"]
+    assert viewer["backend_roles"] == [VIEWER, by_hand]
+
+
+def test_the_metrics_function_writes_windows_and_alerts_and_nothing_else(
+    bootstrapped: dict[str, Any], cluster: SecuredCluster
+) -> None:
+    client = client_as(cluster, "realtime")
+    result = BulkWriter.for_client(client).write(
+        [BulkOperation("metrics-realtime-fgac-2026.01.01", "w1", {"service": "checkout", "events": 3})]
+    )
+    assert result.indexed == 1 and not result.failed
+    client.index(index="alerts-fgac-state", id="a1", body={"state": "firing"}, refresh=True)
+    assert client.mget(index="alerts-fgac-state", body={"ids": ["a1"]})["docs"][0]["found"]
+    client.delete(index="alerts-fgac-state", id="a1")
+    client.search(index="metrics-realtime-fgac-*", body={"query": {"match_all": {}}})
+    assert refused(lambda: client.index(index="metrics-batch-fgac", body={"x": 1}))
+    assert refused(lambda: client.index(index="unrelated-index", body={"x": 1}))
+    assert refused(lambda: client.indices.delete(index="metrics-realtime-fgac-2026.01.01"))
+    assert refused(lambda: client.transport.perform_request("GET", "/_plugins/_security/api/roles"))
+
+
+def test_the_batch_job_writes_roll_ups_and_reports_and_nothing_else(
+    bootstrapped: dict[str, Any], cluster: SecuredCluster
+) -> None:
+    client = client_as(cluster, "batch")
+    result = BulkWriter.for_client(client).write(
+        [
+            BulkOperation("metrics-batch-fgac-2026.01", "r1", {"service": "checkout"}),
+            BulkOperation("log-insights-fgac-2026.01", "i1", {"signature": "x"}),
+        ]
+    )
+    assert result.indexed == 2 and not result.failed
+    assert refused(lambda: client.index(index="metrics-realtime-fgac-2026.01.01", body={"x": 1}))
+    assert refused(lambda: client.index(index="alerts-fgac-state", id="b", body={"x": 1}))
+    assert refused(lambda: client.indices.delete(index="log-insights-fgac-2026.01"))
+
+
+def test_a_viewer_reads_and_cannot_write(bootstrapped: dict[str, Any], cluster: SecuredCluster) -> None:
+    client_as(cluster, "setup").index(index="metrics-realtime-fgac-viewer", id="v1", body={"x": 1}, refresh=True)
+    client = client_as(cluster, "viewer")
+    found = client.search(index="metrics-realtime-fgac-*", body={"query": {"ids": {"values": ["v1"]}}})
+    assert found["hits"]["total"]["value"] == 1
+    assert refused(lambda: client.index(index="metrics-realtime-fgac-viewer", body={"x": 2}))
+    assert refused(lambda: client.delete(index="metrics-realtime-fgac-viewer", id="v1"))
+
+
+def test_an_unmapped_principal_is_refused(bootstrapped: dict[str, Any], cluster: SecuredCluster) -> None:
+    client = client_as(cluster, "unmapped")
+    assert refused(lambda: client.search(index="metrics-realtime-fgac-*"))
+    assert refused(lambda: client.index(index="metrics-realtime-fgac-2026.01.01", body={"x": 1}))
+
+
+def test_a_setup_role_nobody_mapped_fails_the_deploy_with_what_to_map(
+    cluster: SecuredCluster, load_event_module: Callable[[str], dict[str, Any]]
+) -> None:
+    response = bootstrap_as(cluster, "unmapped", load_event_module)
+    assert response["Status"] == "FAILED"
+    reason = response["Reason"]
+    assert SETUP in reason and "backend role of all_access" in reason, reason
