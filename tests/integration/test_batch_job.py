@@ -472,6 +472,7 @@ def test_connector_options_for_an_aws_domain() -> None:
     assert options["opensearch.aws.sigv4.region"] == "eu-west-1"
     assert options["opensearch.mapping.id"] == "doc_id"
     assert options["opensearch.write.operation"] == "index"
+    assert options["opensearch.batch.write.refresh"] == "false", "opsanalytics_batch may not refresh an index"
 
 
 def test_connector_check_on_a_real_spark_classpath(spark: Any) -> None:

@@ -7,14 +7,19 @@ security plugin). The setup user is mapped to all_access and security_manager as
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from opensearchpy import AuthorizationException, OpenSearch
 
+from opsanalytics.alerts import read_outbox
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.opensearch import BulkOperation, BulkWriter, OpenSearchSettings, create_client
+from opsanalytics.paths import project_root
+from tests.conftest import EVENTS_DIR
 from tests.support.fgac import SecuredCluster, secured_cluster
 
 ACCOUNT = "arn:aws:iam::123456789012"
@@ -76,10 +81,6 @@ def bootstrapped(cluster: SecuredCluster, load_event_module: Callable[[str], dic
 
 @pytest.fixture(scope="module")
 def load_event_module() -> Callable[[str], dict[str, Any]]:
-    import json
-
-    from tests.conftest import EVENTS_DIR
-
     return lambda name: json.loads((EVENTS_DIR / name).read_text())
 
 
@@ -138,6 +139,30 @@ def test_the_metrics_function_writes_windows_and_alerts_and_nothing_else(
     assert refused(lambda: client.index(index="unrelated-index", body={"x": 1}))
     assert refused(lambda: client.indices.delete(index="metrics-realtime-fgac-2026.01.01"))
     assert refused(lambda: client.transport.perform_request("GET", "/_plugins/_security/api/roles"))
+
+
+def test_the_metrics_function_itself_runs_as_its_role(
+    bootstrapped: dict[str, Any], cluster: SecuredCluster, tmp_path: Path
+) -> None:
+    """The real handler on a spike that fires an alert: every call it makes (windows, history reads, alert state,
+    episodes) is allowed to opsanalytics_realtime."""
+    event = json.loads((EVENTS_DIR / "metrics_processor" / "kinesis-error-spike.json").read_text())
+    outbox = tmp_path / "outbox"
+    with cluster.signed_in_as("realtime") as url:
+        function = LocalFunction(
+            "metrics_processor",
+            environment={
+                "OPENSEARCH_URL": url,
+                "ALERT_RULES": str(project_root() / "config" / "alert-rules.yaml"),
+                "ALERT_OUTBOX": str(outbox),
+            },
+        )
+        try:
+            response = function.invoke(event)
+        finally:
+            function.close()
+    assert response == {"batchItemFailures": []}
+    assert read_outbox(outbox), "the spike fired no alert: the test proves less than it says"
 
 
 def test_the_batch_job_writes_roll_ups_and_reports_and_nothing_else(

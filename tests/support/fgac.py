@@ -10,12 +10,17 @@ security_manager in the initial configuration, as OpenSearch Service maps a doma
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
+import http.client
+import http.server
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +41,51 @@ class SecuredCluster:
 
     def credentials(self, user: str) -> tuple[str, str]:
         return user, self.password
+
+    @contextlib.contextmanager
+    def signed_in_as(self, user: str) -> Iterator[str]:
+        """A local URL that forwards every request to the node as `user`: what OpenSearch Service does with a
+        SigV4-signed request of that principal. Code under test points OPENSEARCH_URL at it, unchanged."""
+        token = base64.b64encode(f"{user}:{self.password}".encode()).decode()
+        target = urllib.parse.urlsplit(self.url)
+
+        class Forward(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "authorization")}
+                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                try:
+                    connection.request(
+                        self.command, self.path, body=body, headers={**headers, "Authorization": f"Basic {token}"}
+                    )
+                    response = connection.getresponse()
+                    data = response.read()
+                finally:
+                    connection.close()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _forward
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        thread = threading.Thread(target=server.serve_forever, name=f"fgac-forward-{user}", daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 def _certificates(directory: Path) -> None:

@@ -86,6 +86,9 @@ def connector_options(settings: OpenSearchSettings) -> dict[str, str]:
         "opensearch.batch.size.bytes": "5mb",
         "opensearch.batch.write.retry.count": "5",
         "opensearch.batch.write.retry.wait": "2s",
+        # the connector refreshes the index after each bulk by default (indices:admin/refresh, which the batch
+        # job's OpenSearch role does not hold); the indices' own refresh makes the documents searchable
+        "opensearch.batch.write.refresh": "false",
     }
     if settings.auth == "sigv4":
         options["opensearch.aws.sigv4.enabled"] = "true"
