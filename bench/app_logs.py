@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from opsanalytics.samples import SampleBatch, cloudwatch_event_id
+from opsanalytics.local.samples import SampleBatch, cloudwatch_event_id
 
 START_MS = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 MIN_BYTES = 100

@@ -10,7 +10,7 @@ per dt=/hour= partition) and reused. Each run recomputes every day (``--full``) 
 Goal on a 2-core Debian machine (Python 3.11, Java 17), 1M events: Spark part ≤ 15 s, i.e. what
 ``opsanalytics batch`` spends from Spark's start to the end of the job, without preparing the bucket and
 without the OpenSearch writes and the session's stop (both timed apart). The local JVM gets the options of
-`opsanalytics.local.batch.SPARK_JAVA_OPTIONS`. On a shared machine the wall time swings with the load average
+`opsanalytics.batch.local.SPARK_JAVA_OPTIONS`. On a shared machine the wall time swings with the load average
 printed beside it; the CPU time swings less.
 """
 
@@ -25,9 +25,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from opsanalytics.batch.local import SPARK_JAVA_OPTIONS, run_local_batch
 from opsanalytics.batch.settings import BatchSettings
-from opsanalytics.local.batch import SPARK_JAVA_OPTIONS, run_local_batch
-from opsanalytics.samples import write_event_archive
+from opsanalytics.local.samples import write_event_archive
 
 GOAL_SECONDS = 15.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")

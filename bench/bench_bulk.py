@@ -27,7 +27,7 @@ from typing import Any
 from opensearchpy import OpenSearch, helpers
 from opensearchpy.helpers.actions import _chunk_actions, expand_action
 
-from opsanalytics.engines import opensearch_node
+from opsanalytics.local import opensearch_node
 from opsanalytics.opensearch import (
     BulkOperation,
     BulkWriter,

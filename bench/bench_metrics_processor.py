@@ -26,13 +26,13 @@ from pathlib import Path
 import orjson
 from opensearchpy import OpenSearch
 
-from opsanalytics.alerts import read_outbox
-from opsanalytics.engines import opensearch_node
-from opsanalytics.local.kinesis import drive_records
+from opsanalytics.alerting import read_outbox
+from opsanalytics.alerting.local import drive_records
+from opsanalytics.local import opensearch_node
 from opsanalytics.local.lambda_runtime import LocalFunction
-from opsanalytics.metrics import MetricWindow
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, create_client
 from opsanalytics.paths import project_root
+from opsanalytics.realtime.windows import MetricWindow
 
 START_MS = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 RULES = project_root() / "config" / "alert-rules.yaml"

@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from opsanalytics.engines import opensearch_node
+from opsanalytics.local import opensearch_node
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -54,7 +54,7 @@ def main() -> int:
 
 def run_rate_probe() -> float:
     """Log events per minute the sample generator makes at scale 1."""
-    from opsanalytics.samples import generate_sample_batches
+    from opsanalytics.local.samples import generate_sample_batches
 
     events = sum(len(b.events) for b in generate_sample_batches(minutes=10, scale=1.0, incident=None))
     return events / 10

@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from opsanalytics.local.realtime import run_realtime
-from opsanalytics.local.stream import write_stream
-from opsanalytics.samples import SERVICES, generate_sample_batches
+from opsanalytics.local.samples import SERVICES, generate_sample_batches
+from opsanalytics.realtime.local import run_realtime
+from opsanalytics.streams import write_stream
 
 GOAL_SECONDS = 25.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")

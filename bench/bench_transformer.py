@@ -29,9 +29,9 @@ from typing import Any
 import orjson
 
 from app_logs import application_log_batches
-from opsanalytics.local.firehose import firehose_event
 from opsanalytics.local.lambda_runtime import LocalFunction
-from opsanalytics.samples import SampleBatch, generate_sample_batches
+from opsanalytics.local.samples import SampleBatch, generate_sample_batches
+from opsanalytics.transform.local import firehose_event
 
 GOAL = 0.25
 

@@ -5,7 +5,7 @@ In AWS the property groups come from ``/etc/flink/application_properties.json``;
 The application zip holds this file at its root, ``lib/pyflink-dependencies.jar`` (``jarfile``),
 ``python-deps/`` (``pyFiles``: the ``opsanalytics`` package and compiled dependencies such as orjson, on the
 PYTHONPATH of the client and of the Python workers) and ``connector.json`` (which Kinesis connector build
-the jar holds). The job itself is `opsanalytics.realtime_flink`.
+the jar holds). The job itself is `opsanalytics.realtime.flink`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ if (APP_DIR / "python-deps").is_dir():
     # Managed Flink puts pyFiles on the PYTHONPATH; this covers running main.py from an unpacked zip.
     sys.path.insert(0, str(APP_DIR / "python-deps"))
 
-from opsanalytics.realtime import (  # noqa: E402
+from opsanalytics.realtime.flink import build_statements, create_environment  # noqa: E402
+from opsanalytics.realtime.job import (  # noqa: E402
     MANAGED_FLINK_PROPERTIES,
     load_property_groups,
     settings_from_properties,
 )
-from opsanalytics.realtime_flink import build_statements, create_environment  # noqa: E402
 
 
 def main() -> None:

@@ -155,7 +155,7 @@ def main_glue(args: dict[str, str], argv: Sequence[str]) -> BatchReport:
 
 
 def main_local(args: dict[str, str]) -> BatchReport:
-    from opsanalytics.local.batch import run_local_batch
+    from opsanalytics.batch.local import run_local_batch
 
     settings = BatchSettings.from_job_arguments(args)
     report = run_local_batch(settings)

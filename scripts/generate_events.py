@@ -14,9 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from opsanalytics.cloudwatch import control_message_payload
-from opsanalytics.local.firehose import firehose_event
-from opsanalytics.samples import SERVICES, generate_sample_batches
+from opsanalytics.local.samples import SERVICES, generate_sample_batches
+from opsanalytics.logevents.cloudwatch import control_message_payload
+from opsanalytics.transform.local import firehose_event
 from scripts import generate_metrics_events
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"

@@ -16,9 +16,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opsanalytics.local.kinesis import kinesis_event, kinesis_record
-from opsanalytics.metrics import LateEvents, MetricWindow
-from opsanalytics.metrics import metric_window as window_document
+from opsanalytics.alerting.local import kinesis_event, kinesis_record
+from opsanalytics.realtime.windows import LateEvents, MetricWindow
+from opsanalytics.realtime.windows import metric_window as window_document
 
 START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 ARRIVAL_SECONDS = 1_767_261_900.5

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from opsanalytics.cloudwatch import encode_subscription_payload
-from opsanalytics.engines import opensearch_node
+from opsanalytics.local import opensearch_node
 from opsanalytics.local.lambda_runtime import LocalLambdaContext
+from opsanalytics.logevents.cloudwatch import encode_subscription_payload
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 

@@ -35,7 +35,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from opsanalytics.custom_resource import (
+from opsanalytics.deploy.custom_resource import (
     CustomResourceRequest,
     answer,
     build_response,

@@ -29,7 +29,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opsanalytics.custom_resource import (
+from opsanalytics.deploy.custom_resource import (
     CustomResourceRequest,
     answer,
     build_response,

@@ -37,7 +37,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from opsanalytics.custom_resource import (
+from opsanalytics.deploy.custom_resource import (
     CustomResourceRequest,
     answer,
     build_response,

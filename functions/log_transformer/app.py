@@ -1,6 +1,7 @@
 """Firehose data-transformation Lambda: CloudWatch Logs payloads from the logs stream → LogEvent NDJSON.
 
-A thin shell: the record contract lives in `opsanalytics.firehose`, the parsing in `opsanalytics.parsing`.
+A thin shell: the record contract lives in `opsanalytics.transform.firehose`, the parsing in
+`opsanalytics.logevents.parsing`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opsanalytics.firehose import transform_batch
 from opsanalytics.settings import TransformerSettings
 from opsanalytics.storage import object_sink_for
+from opsanalytics.transform.firehose import transform_batch
 
 logger = Logger()
 metrics = Metrics(namespace="OpsAnalytics")

@@ -1,7 +1,7 @@
 """Metrics Lambda: realtime metric windows from the metrics stream → OpenSearch, alert rules, SNS.
 
-A thin shell: decoding, indexing and alerting live in `opsanalytics.metrics_processor` and
-`opsanalytics.alerts`. The whole batch is written and evaluated first; the batch processor then reports
+A thin shell: decoding, indexing and alerting live in `opsanalytics.alerting.processor` and
+`opsanalytics.alerting`. The whole batch is written and evaluated first; the batch processor then reports
 the records that failed as ``batchItemFailures`` (the event source mapping retries, bisects, and finally
 sends them to the on-failure destination).
 """
@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opsanalytics.metrics_processor import MetricsProcessorSettings, build_metrics_processor
+from opsanalytics.alerting.processor import MetricsProcessorSettings, build_metrics_processor
 
 logger = Logger()
 metrics = Metrics(namespace="OpsAnalytics")

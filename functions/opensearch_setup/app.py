@@ -32,7 +32,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from opensearchpy import AuthorizationException, NotFoundError, OpenSearch, RequestError
 
-from opsanalytics.custom_resource import MAX_TEXT, answer, build_response, string_list
+from opsanalytics.deploy.custom_resource import MAX_TEXT, answer, build_response, string_list
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, apply_ism_policy, create_client
 from opsanalytics.paths import project_root
 

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .engines import opensearch_node
-from .local.batch import add_batch_command
-from .local.realtime import add_realtime_command
+from opsanalytics import __version__
+from opsanalytics.batch.local import add_batch_command
+from opsanalytics.local import opensearch_node
+from opsanalytics.realtime.local import add_realtime_command
 
 
 def _progress(message: str) -> None:
@@ -26,8 +26,8 @@ def _add_samples_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
-    from .local.stream import write_stream
-    from .samples import generate_sample_batches
+    from opsanalytics.local.samples import generate_sample_batches
+    from opsanalytics.streams import write_stream
 
     batches = generate_sample_batches(minutes=args.minutes, scale=args.scale, seed=args.seed)
     count = write_stream(args.out, (batch.payload() for batch in batches))
@@ -36,7 +36,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
-    from .local.pipeline import run_transform_stage
+    from opsanalytics.local.pipeline import run_transform_stage
 
     report = run_transform_stage(args.input, args.bucket, buffer_bytes=int(args.buffer_mb * 1_000_000))
     print(report.summary())
@@ -44,7 +44,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .local.pipeline import run_demo
+    from opsanalytics.local.pipeline import run_demo
 
     started = time.perf_counter()
     report = run_demo(args.workdir, minutes=args.minutes, scale=args.scale, seed=args.seed, **_opensearch_options(args))
@@ -52,11 +52,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .local.pipeline import run_replay
+    from opsanalytics.local.pipeline import run_replay
 
     start_ms = None
     if args.start:
-        from .parsing import parse_timestamp
+        from opsanalytics.logevents.parsing import parse_timestamp
 
         start_ms = parse_timestamp(args.start)
         if start_ms is None:

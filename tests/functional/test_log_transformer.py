@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opsanalytics.firehose import RESPONSE_LIMIT_BYTES, RESULTS, response_size
-from opsanalytics.local.firehose import check_response
 from opsanalytics.local.lambda_runtime import LocalFunction
-from opsanalytics.models import REQUIRED_LOG_EVENT_FIELDS
+from opsanalytics.logevents.model import REQUIRED_LOG_EVENT_FIELDS
+from opsanalytics.transform.firehose import RESPONSE_LIMIT_BYTES, RESULTS, response_size
+from opsanalytics.transform.local import check_response
 from tests.conftest import cloudwatch_record
 
 

@@ -25,18 +25,18 @@ from opensearchpy import OpenSearch
 
 from opsanalytics.batch.inputs import DirectoryInventory
 from opsanalytics.batch.job import BatchReport, run
+from opsanalytics.batch.local import local_spark_session, run_local_batch
 from opsanalytics.batch.reconcile import batch_minute_counts, iter_archive_events, reconcile, reference_minute_counts
 from opsanalytics.batch.settings import BatchSettings
 from opsanalytics.batch.signatures import normalise_message, signature_id
 from opsanalytics.batch.sinks import SinkResult
 from opsanalytics.batch.slo import SloCounts, load_slo_config, slo_report
-from opsanalytics.firehose import transform_record
-from opsanalytics.local.batch import local_spark_session, run_local_batch
-from opsanalytics.metrics import iso_utc, percentile
-from opsanalytics.models import LogEvent
+from opsanalytics.local.samples import Incident, generate_sample_batches
+from opsanalytics.logevents.model import LogEvent
 from opsanalytics.opensearch.bulk import BulkOperation
 from opsanalytics.paths import project_root
-from opsanalytics.samples import Incident, generate_sample_batches
+from opsanalytics.realtime.windows import iso_utc, percentile
+from opsanalytics.transform.firehose import transform_record
 from tests.integration.conftest import IndexNames
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from opsanalytics.batch.local import local_spark_session
 from opsanalytics.batch.signatures import PORTABLE_CHARACTERS, normalise_message, signature_id
-from opsanalytics.local.batch import local_spark_session
 
 pytestmark = pytest.mark.integration
 

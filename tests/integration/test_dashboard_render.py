@@ -24,7 +24,7 @@ import pytest
 from opensearchpy import OpenSearch, helpers
 
 from opsanalytics.dashboards import RenderReport, render_dashboard
-from opsanalytics.metrics import window_document_id
+from opsanalytics.realtime.windows import window_document_id
 
 from .conftest import IndexNames
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from opensearchpy import AuthorizationException, OpenSearch
 
-from opsanalytics.alerts import read_outbox
+from opsanalytics.alerting import read_outbox
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.opensearch import BulkOperation, BulkWriter, OpenSearchSettings, create_client
 from opsanalytics.paths import project_root

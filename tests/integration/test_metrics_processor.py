@@ -17,11 +17,11 @@ import orjson
 import pytest
 from opensearchpy import OpenSearch
 
-from opsanalytics.alerts import AlertRuleError, AlertStore, read_outbox
-from opsanalytics.alerts.history import realtime_index
-from opsanalytics.local.kinesis import drive_records, kinesis_event, kinesis_record
+from opsanalytics.alerting import AlertRuleError, AlertStore, read_outbox
+from opsanalytics.alerting.history import realtime_index
+from opsanalytics.alerting.local import drive_records, kinesis_event, kinesis_record
 from opsanalytics.local.lambda_runtime import LocalFunction
-from opsanalytics.metrics import MetricWindow, metric_window, window_document_id
+from opsanalytics.realtime.windows import MetricWindow, metric_window, window_document_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("index_templates")]
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from opensearchpy import OpenSearch
 
-from opsanalytics.firehose import transform_record
+from opsanalytics.local.samples import generate_sample_batches
 from opsanalytics.opensearch import (
     BulkOperation,
     BulkWriter,
@@ -26,7 +26,7 @@ from opsanalytics.opensearch import (
     document_id,
 )
 from opsanalytics.opensearch.bootstrap import TEMPLATE_NAMES, assets_dir, has_ism_plugin
-from opsanalytics.samples import generate_sample_batches
+from opsanalytics.transform.firehose import transform_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("index_templates")]
 

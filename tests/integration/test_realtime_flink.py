@@ -22,13 +22,13 @@ import pytest
 
 pytest.importorskip("pyflink")
 
-from opsanalytics.cloudwatch import control_message_payload, encode_subscription_payload
-from opsanalytics.firehose import transform_record
-from opsanalytics.local.realtime import RealtimeReport, run_realtime
-from opsanalytics.local.stream import write_stream
-from opsanalytics.metrics import MetricWindow, compute_windows
-from opsanalytics.models import LogEvent
-from opsanalytics.samples import DEFAULT_START_MS, Incident, SampleBatch, generate_sample_batches
+from opsanalytics.local.samples import DEFAULT_START_MS, Incident, SampleBatch, generate_sample_batches
+from opsanalytics.logevents.cloudwatch import control_message_payload, encode_subscription_payload
+from opsanalytics.logevents.model import LogEvent
+from opsanalytics.realtime.local import RealtimeReport, run_realtime
+from opsanalytics.realtime.windows import MetricWindow, compute_windows
+from opsanalytics.streams import write_stream
+from opsanalytics.transform.firehose import transform_record
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from opsanalytics.engines import opensearch_node
+from opsanalytics.local import opensearch_node
 from opsanalytics.paths import project_root
 
 PASSWORD = "opsanalytics-Test-1"

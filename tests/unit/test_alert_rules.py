@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from opsanalytics.alerts import AlertRuleError, advance, load_rules, messages_for, parse_rules
-from opsanalytics.alerts.evaluate import (
+from opsanalytics.alerting import AlertRuleError, advance, load_rules, messages_for, parse_rules
+from opsanalytics.alerting.evaluate import (
     MINUTE_MS,
     Notification,
     Observation,
@@ -20,9 +20,9 @@ from opsanalytics.alerts.evaluate import (
     evaluate_windows,
     parse_iso_ms,
 )
-from opsanalytics.alerts.notify import SMS_MAX_CHARS, render_sms, render_subject
-from opsanalytics.alerts.rules import AbsenceRule, DeviationRule, ServiceSelector, ThresholdRule
-from opsanalytics.metrics import MetricWindow
+from opsanalytics.alerting.notify import SMS_MAX_CHARS, render_sms, render_subject
+from opsanalytics.alerting.rules import AbsenceRule, DeviationRule, ServiceSelector, ThresholdRule
+from opsanalytics.realtime.windows import MetricWindow
 
 START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 RULES_FILE = Path(__file__).resolve().parents[2] / "config" / "alert-rules.yaml"

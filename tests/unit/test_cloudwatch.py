@@ -7,7 +7,7 @@ import gzip
 
 import pytest
 
-from opsanalytics.cloudwatch import (
+from opsanalytics.logevents.cloudwatch import (
     MAX_DECOMPRESSED_BYTES,
     InvalidBase64Error,
     InvalidEnvelopeError,

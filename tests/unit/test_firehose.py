@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from opsanalytics.cloudwatch import control_message_payload
-from opsanalytics.firehose import (
+from opsanalytics.logevents.cloudwatch import control_message_payload
+from opsanalytics.logevents.model import REQUIRED_LOG_EVENT_FIELDS
+from opsanalytics.storage import DirectoryObjectSink
+from opsanalytics.transform.firehose import (
     RESPONSE_LIMIT_BYTES,
     fit_response,
     partition_keys_for,
@@ -18,8 +20,6 @@ from opsanalytics.firehose import (
     transform_batch,
     transform_record,
 )
-from opsanalytics.models import REQUIRED_LOG_EVENT_FIELDS
-from opsanalytics.storage import DirectoryObjectSink
 from tests.conftest import cloudwatch_record, firehose_records
 
 
@@ -143,8 +143,8 @@ def test_response_size_is_exact_for_record_ids_that_need_escaping(record_id: str
 def test_a_payload_with_a_malformed_event_fails_whole_in_both_stages(bad_entry: object) -> None:
     """The transformer and the Flink decoder refuse the same payloads, so the archive and the realtime
     counts agree: a payload is used whole or not at all."""
-    from opsanalytics.cloudwatch import encode_subscription_payload
-    from opsanalytics.realtime import REJECTED, RecordDecoder
+    from opsanalytics.logevents.cloudwatch import encode_subscription_payload
+    from opsanalytics.realtime.job import REJECTED, RecordDecoder
 
     good = {"id": "a" * 56, "timestamp": 1_767_261_600_000, "message": "fine"}
     payload = encode_subscription_payload(log_group="/ecs/x", log_stream="s", log_events=[good, bad_entry])

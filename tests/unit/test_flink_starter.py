@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from opsanalytics.custom_resource import CustomResourceRequest
+from opsanalytics.deploy.custom_resource import CustomResourceRequest
 from opsanalytics.local.lambda_runtime import LocalFunction
 
 APP = "opsanalytics-RealtimeApplication-abc123"

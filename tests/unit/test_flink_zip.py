@@ -34,12 +34,12 @@ def assert_layout(path: Path) -> None:
         } <= names
         for module in (
             "__init__",
-            "cloudwatch",
-            "parsing",
-            "models",
-            "metrics",
-            "realtime",
-            "realtime_flink",
+            "logevents/cloudwatch",
+            "logevents/parsing",
+            "logevents/model",
+            "realtime/windows",
+            "realtime/job",
+            "realtime/flink",
         ):
             assert f"python-deps/opsanalytics/{module}.py" in names
         assert "python-deps/orjson/__init__.py" in names or any(n.startswith("python-deps/orjson/") for n in names)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from opsanalytics.custom_resource import CustomResourceRequest
+from opsanalytics.deploy.custom_resource import CustomResourceRequest
 from opsanalytics.local.lambda_runtime import LocalFunction
 
 REGION = "us-east-1"

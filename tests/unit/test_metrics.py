@@ -10,17 +10,9 @@ from typing import Any
 
 import pytest
 
-from opsanalytics.cloudwatch import control_message_payload, encode_subscription_payload
-from opsanalytics.metrics import (
-    compute_windows,
-    iso_utc,
-    latency_percentiles,
-    percentile,
-    window_document_id,
-    window_start_ms,
-)
-from opsanalytics.models import LogEvent
-from opsanalytics.realtime import (
+from opsanalytics.logevents.cloudwatch import control_message_payload, encode_subscription_payload
+from opsanalytics.logevents.model import LogEvent
+from opsanalytics.realtime.job import (
     EVENT,
     REJECTED,
     WINDOW_COLUMNS,
@@ -31,6 +23,14 @@ from opsanalytics.realtime import (
     settings_from_properties,
     sink_ddl,
     source_ddl,
+)
+from opsanalytics.realtime.windows import (
+    compute_windows,
+    iso_utc,
+    latency_percentiles,
+    percentile,
+    window_document_id,
+    window_start_ms,
 )
 
 T0 = 1_767_261_600_000  # 2026-01-01T10:00:00Z

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from opsanalytics.models import LOG_EVENT_SCHEMA_VERSION, REQUIRED_LOG_EVENT_FIELDS
-from opsanalytics.parsing import (
+from opsanalytics.logevents.model import LOG_EVENT_SCHEMA_VERSION, REQUIRED_LOG_EVENT_FIELDS
+from opsanalytics.logevents.parsing import (
     LogEventParser,
     detect_text_level,
     normalise_level,

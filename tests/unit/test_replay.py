@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from opsanalytics.cloudwatch import decode_subscription_payload
-from opsanalytics.replay import MAX_EVENTS_PER_PAYLOAD, read_log_file, subscription_payloads
+from opsanalytics.local.replay import MAX_EVENTS_PER_PAYLOAD, read_log_file, subscription_payloads
+from opsanalytics.logevents.cloudwatch import decode_subscription_payload
 
 START = 1_767_261_600_000
 

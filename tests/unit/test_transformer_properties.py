@@ -15,10 +15,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from opsanalytics.cloudwatch import encode_subscription_payload
-from opsanalytics.firehose import RESULTS, transform_record
-from opsanalytics.models import LEVELS, LOG_FORMATS, REQUIRED_LOG_EVENT_FIELDS
-from opsanalytics.parsing import (
+from opsanalytics.logevents.cloudwatch import encode_subscription_payload
+from opsanalytics.logevents.model import LEVELS, LOG_FORMATS, REQUIRED_LOG_EVENT_FIELDS
+from opsanalytics.logevents.parsing import (
     _DELIMITED_LEVEL,
     _KV_LEVEL,
     _LEVEL_ALIASES,
@@ -26,6 +25,7 @@ from opsanalytics.parsing import (
     _UPPER_LEVEL,
     detect_text_level,
 )
+from opsanalytics.transform.firehose import RESULTS, transform_record
 from tests.unit.strategies import log_groups, messages, text_lines
 
 CW_TS = 1_767_261_600_000

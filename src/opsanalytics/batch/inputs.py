@@ -20,8 +20,8 @@ from typing import Any, BinaryIO, Final, Protocol
 
 import orjson
 
-from ..storage import DirectoryObjectSink
-from .settings import STATE_KEY, BatchSettings
+from opsanalytics.batch.settings import STATE_KEY, BatchSettings
+from opsanalytics.storage import DirectoryObjectSink
 
 INPUT_SUFFIXES: Final = (".gz", ".ndjson")
 BOOKMARK_VERSION: Final = 1

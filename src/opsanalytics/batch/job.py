@@ -25,10 +25,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
-from ..metrics import iso_utc
-from ..opensearch.bulk import BulkOperation, document_id
-from . import transforms as tx
-from .inputs import (
+from opsanalytics.batch import transforms as tx
+from opsanalytics.batch.inputs import (
     BatchPlan,
     Bookmark,
     CorruptFile,
@@ -40,9 +38,11 @@ from .inputs import (
     inventory_for,
     plan_run,
 )
-from .settings import BatchSettings, Keep
-from .sinks import DocumentSink, NoSink, SinkResult
-from .slo import SloConfig, SloCounts, load_slo_config, slo_report
+from opsanalytics.batch.settings import BatchSettings, Keep
+from opsanalytics.batch.sinks import DocumentSink, NoSink, SinkResult
+from opsanalytics.batch.slo import SloConfig, SloCounts, load_slo_config, slo_report
+from opsanalytics.opensearch.bulk import BulkOperation, document_id
+from opsanalytics.realtime.windows import iso_utc
 
 INSIGHTS_SCHEMA_VERSION: Final = 1
 SPARK_SQL_CONF: Final = {

@@ -2,7 +2,7 @@
 
 The batch job reads the S3 archive with Spark; the realtime job windows the stream with Flink. Both see
 events the one shared parser produced, so for any time range the batch per-minute counts per service and
-log group equal `opsanalytics.metrics.compute_windows` (60 s windows) over the same events. A difference
+log group equal `opsanalytics.realtime.windows.compute_windows` (60 s windows) over the same events. A difference
 means one path dropped, duplicated or re-parsed events.
 """
 
@@ -18,11 +18,11 @@ import orjson
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ..metrics import compute_windows, iso_utc
-from ..models import LogEvent
-from . import transforms as tx
-from .inputs import InputFile, Inventory, days_touched, files_for_days, find_corrupt_files
-from .job import configure, read_events
+from opsanalytics.batch import transforms as tx
+from opsanalytics.batch.inputs import InputFile, Inventory, days_touched, files_for_days, find_corrupt_files
+from opsanalytics.batch.job import configure, read_events
+from opsanalytics.logevents.model import LogEvent
+from opsanalytics.realtime.windows import compute_windows, iso_utc
 
 MinuteKey = tuple[str, str, str]  # (window_start ISO, service, log_group)
 Counts = tuple[int, int]  # (events, errors)

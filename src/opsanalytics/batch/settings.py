@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal, TypeVar, get_args
 
-from ..settings import SettingsError
+from opsanalytics.settings import SettingsError
 
 Bookmark = Literal["state-file", "glue", "none"]
 BOOKMARKS: Final[tuple[Bookmark, ...]] = get_args(Bookmark)

@@ -23,8 +23,8 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from ..opensearch.bulk import BulkOperation, BulkWriter, FailedItem
-from ..opensearch.client import OpenSearchSettings
+from opsanalytics.opensearch.bulk import BulkOperation, BulkWriter, FailedItem
+from opsanalytics.opensearch.client import OpenSearchSettings
 
 CONNECTOR_FORMAT: Final = "org.opensearch.spark.sql"
 CONNECTOR_SOURCE_CLASS: Final = f"{CONNECTOR_FORMAT}.DefaultSource"

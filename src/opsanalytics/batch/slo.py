@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
-from ..settings import SettingsError
+from opsanalytics.settings import SettingsError
 
 DEFAULT_AVAILABILITY_TARGET: Final = 0.995
 DEFAULT_LATENCY_THRESHOLD_MS: Final = 1000.0

@@ -2,7 +2,7 @@
 
 Times: event ``timestamp`` is UTC epoch milliseconds; periods are computed with integer arithmetic on it
 (hour = ``ts - ts % 3_600_000``), so no step depends on the session time zone. Percentiles use Spark's
-exact ``percentile`` (linear interpolation, type 7), the same definition as `opsanalytics.metrics`.
+exact ``percentile`` (linear interpolation, type 7), the same definition as `opsanalytics.realtime.windows`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ..metrics import PERCENTILES
-from ..models import LOG_EVENT_SCHEMA_VERSION, LogEvent
-from .signatures import (
+from opsanalytics.batch.signatures import (
     MAX_SIGNATURE_CHARS,
     PORTABLE_CHARACTERS,
     SIGNATURE_ID_CHARS,
@@ -25,6 +23,8 @@ from .signatures import (
     WHITESPACE_RULE,
     normalise_message,
 )
+from opsanalytics.logevents.model import LOG_EVENT_SCHEMA_VERSION, LogEvent
+from opsanalytics.realtime.windows import PERCENTILES
 
 CORRUPT_COLUMN: Final = "_corrupt_record"
 INPUT_FILE_COLUMN: Final = "input_file"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .render import DEFAULT_INDEX_PATTERNS, ChartReport, RenderReport, render_dashboard
-from .saved_objects import (
+from opsanalytics.dashboards.render import DEFAULT_INDEX_PATTERNS, ChartReport, RenderReport, render_dashboard
+from opsanalytics.dashboards.saved_objects import (
     IndexTemplate,
     SavedObject,
     SavedObjectsError,

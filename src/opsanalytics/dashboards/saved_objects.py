@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ..paths import project_root
+from opsanalytics.paths import project_root
 
 SEARCH_SOURCE_INDEX_REF: Final = "kibanaSavedObjectMeta.searchSourceJSON.index"
 NUMERIC_TYPES: Final = frozenset(

@@ -1,1 +1,2 @@
-"""Local adapters: the same handlers and jobs, driven the way the AWS services drive them."""
+"""The local pipeline: orchestration of the stages on sample or replayed logs, the local Lambda runtime and the
+local OpenSearch node."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..paths import project_root
+from opsanalytics.paths import project_root
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -14,19 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..cloudwatch import control_message_payload
-from ..dashboards.render import RenderReport, render_dashboard
-from ..engines import opensearch_node
-from ..opensearch import OpenSearchSettings, apply_index_templates, create_client
-from ..paths import project_root
-from .firehose import DEFAULT_BUFFER_BYTES, FirehoseReport, LocalFirehose
-from .kinesis import KinesisDriveReport, drive_metrics_directory
-from .lambda_runtime import LocalFunction
-from .realtime import RealtimeReport
-from .stream import read_stream, write_stream
+from opsanalytics.alerting.local import KinesisDriveReport, drive_metrics_directory
+from opsanalytics.dashboards.render import RenderReport, render_dashboard
+from opsanalytics.local import opensearch_node
+from opsanalytics.local.lambda_runtime import LocalFunction
+from opsanalytics.logevents.cloudwatch import control_message_payload
+from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, create_client
+from opsanalytics.paths import project_root
+from opsanalytics.realtime.local import RealtimeReport
+from opsanalytics.streams import read_stream, write_stream
+from opsanalytics.transform.local import DEFAULT_BUFFER_BYTES, FirehoseReport, LocalFirehose
 
 if TYPE_CHECKING:  # PySpark is imported only when the batch stage runs
-    from ..batch.job import BatchReport
+    from opsanalytics.batch.job import BatchReport
 
 
 def _progress(message: str) -> None:
@@ -202,7 +202,7 @@ def run_demo(
 ) -> DemoReport:
     """Sample traffic → logs stream → Firehose transformer → bucket, and → Flink → metrics stream →
     metrics Lambda → OpenSearch + alert outbox; then the bucket → the batch job → OpenSearch + Parquet."""
-    from ..samples import generate_sample_batches
+    from opsanalytics.local.samples import generate_sample_batches
 
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -243,7 +243,7 @@ def run_replay(
     keep_opensearch: bool = False,
 ) -> DemoReport:
     """The user's own log files, packed as a subscription filter would, through the same stages."""
-    from ..replay import read_log_file, subscription_payloads
+    from opsanalytics.local.replay import read_log_file, subscription_payloads
 
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -345,8 +345,8 @@ def run_pipeline(
 
         started = time.perf_counter()
         _progress(f"[6/{stages}] batch analytics on Spark → OpenSearch + {bucket / 'curated'}")
-        from ..batch.settings import BatchSettings
-        from .batch import run_local_batch
+        from opsanalytics.batch.local import run_local_batch
+        from opsanalytics.batch.settings import BatchSettings
 
         slo_config = project_root() / "config" / "slo.yaml"
         report.batch = run_local_batch(
@@ -385,7 +385,7 @@ def run_pipeline(
 def run_realtime_isolated(input_dir: Path, output: Path) -> RealtimeReport:
     """The Flink stage in a fresh interpreter. PyFlink leaves gRPC threads running in the process that ran
     it, and a later fork in that process (Spark starting its JVM, in the batch stage) can then fail."""
-    from .realtime import run_realtime
+    from opsanalytics.realtime.local import run_realtime
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(run_realtime, (input_dir, output))

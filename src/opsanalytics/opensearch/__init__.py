@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .bootstrap import AssetChange, BootstrapReport, apply_index_templates, apply_ism_policy
-from .bulk import BulkOperation, BulkResult, BulkWriter, FailedItem, document_id
-from .client import OpenSearchSettings, create_client
+from opsanalytics.opensearch.bootstrap import AssetChange, BootstrapReport, apply_index_templates, apply_ism_policy
+from opsanalytics.opensearch.bulk import BulkOperation, BulkResult, BulkWriter, FailedItem, document_id
+from opsanalytics.opensearch.client import OpenSearchSettings, create_client
 
 __all__ = [
     "AssetChange",

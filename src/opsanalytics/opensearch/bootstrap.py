@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 import orjson
 from opensearchpy import NotFoundError, OpenSearch
 
-from ..paths import project_root
+from opsanalytics.paths import project_root
 
 TEMPLATE_NAMES: Final = ("events", "metrics-realtime", "metrics-batch", "log-insights", "alerts")
 RETENTION_POLICY_ID: Final = "opsanalytics-retention"

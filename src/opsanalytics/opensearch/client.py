@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth, Urllib3HttpConnection
 
-from ..settings import SettingsError
+from opsanalytics.settings import SettingsError
 
 AuthMode = Literal["none", "sigv4"]
 AUTH_MODES: Final[tuple[AuthMode, ...]] = get_args(AuthMode)

@@ -25,8 +25,8 @@ from typing import Any, Final
 
 import orjson
 
-from ..firehose import RESPONSE_LIMIT_BYTES, RESULTS, response_size, transform_record
-from ..storage import DirectoryObjectSink
+from opsanalytics.storage import DirectoryObjectSink
+from opsanalytics.transform.firehose import RESPONSE_LIMIT_BYTES, RESULTS, response_size, transform_record
 
 # The processor buffer the template gives Firehose: parsed NDJSON is often 10x its gzip input, and 0.25 MB of
 # input keeps most responses under the 6 MB limit (the rest is delivered out of band).

@@ -29,8 +29,7 @@ from pyflink.table import (
 )
 from pyflink.table.udf import FunctionContext, udf, udtf
 
-from .metrics import latency_percentiles
-from .realtime import (
+from opsanalytics.realtime.job import (
     DECODED_COLUMNS,
     LATE_COLUMNS,
     REJECTED,
@@ -47,6 +46,7 @@ from .realtime import (
     source_ddl,
     windows_insert_sql,
 )
+from opsanalytics.realtime.windows import latency_percentiles
 
 logger = logging.getLogger(__name__)
 

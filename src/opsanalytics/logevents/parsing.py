@@ -21,8 +21,8 @@ from typing import Any, Final
 
 import orjson
 
-from .cloudwatch import check_log_event
-from .models import ERROR_LEVELS, LOG_EVENT_SCHEMA_VERSION, LogEvent
+from opsanalytics.logevents.cloudwatch import check_log_event
+from opsanalytics.logevents.model import ERROR_LEVELS, LOG_EVENT_SCHEMA_VERSION, LogEvent
 
 # Canonical levels for the spellings seen in the wild.
 _LEVEL_ALIASES: Final[dict[str, str]] = {

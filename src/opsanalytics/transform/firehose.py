@@ -27,8 +27,8 @@ from typing import Any, Final, Literal, Protocol
 import orjson
 import pybase64
 
-from .cloudwatch import PayloadError, decode_subscription_payload
-from .parsing import LogEventParser
+from opsanalytics.logevents.cloudwatch import PayloadError, decode_subscription_payload
+from opsanalytics.logevents.parsing import LogEventParser
 
 RESPONSE_LIMIT_BYTES: Final = 6_000_000
 

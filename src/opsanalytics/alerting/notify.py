@@ -18,9 +18,9 @@ from typing import Any, Final, Literal, Protocol, TextIO
 
 import orjson
 
-from ..metrics import iso_utc
-from .evaluate import AlertState, Notification, format_value
-from .rules import Severity
+from opsanalytics.alerting.evaluate import AlertState, Notification, format_value
+from opsanalytics.alerting.rules import Severity
+from opsanalytics.realtime.windows import iso_utc
 
 Channel = Literal["email", "sms"]
 ROUTES: Final[Mapping[Severity, tuple[Channel, ...]]] = {

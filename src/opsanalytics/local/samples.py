@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import orjson
 
-from .cloudwatch import encode_subscription_payload
-from .firehose import transform_record
+from opsanalytics.logevents.cloudwatch import encode_subscription_payload
+from opsanalytics.transform.firehose import transform_record
 
 DEFAULT_START_MS: Final = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 MINUTE_MS: Final = 60_000

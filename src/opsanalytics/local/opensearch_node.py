@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..paths import project_root
+from opsanalytics.paths import project_root
 
 DEFAULT_PORT = 9200
 DEFAULT_HOME = Path(".local/opensearch")
@@ -431,7 +431,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m opsanalytics.engines.opensearch_node",
+        prog="python -m opsanalytics.local.opensearch_node",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

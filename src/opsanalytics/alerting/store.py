@@ -18,8 +18,8 @@ from typing import Any, Final
 
 from opensearchpy import ConflictError, NotFoundError, OpenSearch
 
-from ..metrics import iso_utc
-from .evaluate import AlertState
+from opsanalytics.alerting.evaluate import AlertState
+from opsanalytics.realtime.windows import iso_utc
 
 DEFAULT_INDEX_PREFIX: Final = "alerts-"
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from ..metrics import MetricWindow, iso_utc
-from .rules import AbsenceRule, AlertRule, DeviationRule, Severity, ThresholdRule
+from opsanalytics.alerting.rules import AbsenceRule, AlertRule, DeviationRule, Severity, ThresholdRule
+from opsanalytics.realtime.windows import MetricWindow, iso_utc
 
 ALERT_SCHEMA_VERSION: Final = 1
 MINUTE_MS: Final = 60_000

@@ -1,6 +1,6 @@
 """The realtime metrics job without the engine: settings, the record decoder and the SQL it runs.
 
-The PyFlink wiring is `opsanalytics.realtime_flink`; this module stays importable without PyFlink, so the
+The PyFlink wiring is `opsanalytics.realtime.flink`; this module stays importable without PyFlink, so the
 settings, the decoder and the statements are unit-tested like the rest of the core.
 
 Settings come from Managed Flink's property groups (``/etc/flink/application_properties.json`` in AWS, a
@@ -17,9 +17,9 @@ local copy of the same JSON otherwise):
 
 Runtime mode: a local stream directory is bounded, and ``auto`` runs it in batch mode, where Flink sorts by
 event time and every event lands in its window whatever the number of files or the parallelism (exact,
-equal to `opsanalytics.metrics.compute_windows`). A Kinesis stream is unbounded and runs in streaming mode:
+equal to `opsanalytics.realtime.windows.compute_windows`). A Kinesis stream is unbounded and runs in streaming mode:
 events behind the watermark whose window was already emitted are counted as late and written as
-`opsanalytics.metrics.LateEvents` documents, never dropped silently. ``streaming`` also runs locally, to see
+`opsanalytics.realtime.windows.LateEvents` documents, never dropped silently. ``streaming`` also runs locally, to see
 that behaviour on files.
 """
 
@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from .cloudwatch import PayloadError, decode_subscription_payload
-from .metrics import DEFAULT_WINDOW_SECONDS
-from .parsing import LogEventParser
+from opsanalytics.logevents.cloudwatch import PayloadError, decode_subscription_payload
+from opsanalytics.logevents.parsing import LogEventParser
+from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class RecordDecoder:
     Lateness is then decided per record and window: the events of one record that fall in one window are
     on time or late together.
 
-    The same decoding and parsing as the Firehose transformer (`opsanalytics.firehose.transform_record`):
+    The same decoding and parsing as the Firehose transformer (`opsanalytics.transform.firehose.transform_record`):
     a record fails as a whole when any of its events is malformed, so the realtime counts and the S3
     ``events/`` archive agree. Control messages and empty payloads are ``rejected`` rows too, with their
     reason, so that they are counted. A rejected row carries the newest event time seen so far, which

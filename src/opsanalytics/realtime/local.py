@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..metrics import LateEvents, MetricWindow
-from ..realtime import RealtimeSettings
-from .stream import stream_files
+from opsanalytics.realtime.job import RealtimeSettings
+from opsanalytics.realtime.windows import LateEvents, MetricWindow
+from opsanalytics.streams import stream_files
 
 OUTPUT_KINDS = ("windows", "late", "rejected")
 # JVM options of the local Flink gateway (read when PyFlink starts it; JVM_ARGS in the environment wins):
@@ -115,7 +115,7 @@ def run_realtime(
 ) -> RealtimeReport:
     """Run the realtime job on the local mini-cluster over `input_dir`, replacing `output`'s results."""
     # PyFlink is imported here: it is a heavy, optional dependency of the local tooling only.
-    from ..realtime_flink import build_statements, create_environment
+    from opsanalytics.realtime.flink import build_statements, create_environment
 
     os.environ.setdefault("JVM_ARGS", LOCAL_JVM_ARGS)
     records_in = _count_records(input_dir)

@@ -28,13 +28,13 @@ from typing import Any, Final
 
 import orjson
 
-from .alerts import AlertBatchReport, AlertEngine, AlertStore, OutboxNotifier, SnsNotifier, load_rules
-from .alerts.evaluate import parse_iso_ms, window_key
-from .alerts.history import MetricsHistory, realtime_index
-from .alerts.notify import Channel, Notifier
-from .metrics import METRIC_WINDOW_SCHEMA_VERSION, LateEvents, MetricWindow, window_document_id
-from .opensearch import BulkOperation, BulkResult, BulkWriter, OpenSearchSettings, create_client
-from .settings import SettingsError
+from opsanalytics.alerting import AlertBatchReport, AlertEngine, AlertStore, OutboxNotifier, SnsNotifier, load_rules
+from opsanalytics.alerting.evaluate import parse_iso_ms, window_key
+from opsanalytics.alerting.history import MetricsHistory, realtime_index
+from opsanalytics.alerting.notify import Channel, Notifier
+from opsanalytics.opensearch import BulkOperation, BulkResult, BulkWriter, OpenSearchSettings, create_client
+from opsanalytics.realtime.windows import METRIC_WINDOW_SCHEMA_VERSION, LateEvents, MetricWindow, window_document_id
+from opsanalytics.settings import SettingsError
 
 _INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]*-$")
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")

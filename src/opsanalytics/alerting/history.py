@@ -13,8 +13,8 @@ from typing import Any, Final
 
 from opensearchpy import OpenSearch
 
-from ..metrics import DEFAULT_WINDOW_SECONDS, MetricWindow, iso_utc, window_document_id
-from .evaluate import WindowKey, parse_iso_ms
+from opsanalytics.alerting.evaluate import WindowKey, parse_iso_ms
+from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, MetricWindow, iso_utc, window_document_id
 
 DEFAULT_INDEX_PREFIX: Final = "metrics-realtime-"
 MGET_CHUNK: Final = 1000

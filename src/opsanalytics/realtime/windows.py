@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final, Literal, TypedDict
 
-from .models import LogEvent
+from opsanalytics.logevents.model import LogEvent
 
 METRIC_WINDOW_SCHEMA_VERSION: Final = 1
 DEFAULT_WINDOW_SECONDS: Final = 60

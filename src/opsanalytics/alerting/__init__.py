@@ -1,11 +1,19 @@
-"""Alert rules over realtime metric windows: rules, pure evaluation, state in OpenSearch, notifications."""
+"""Alerting: the metrics processor (the Lambda core), rules, pure evaluation, state in OpenSearch, notifications,
+and the local Kinesis event source mapping that drives it."""
 
 from __future__ import annotations
 
-from .engine import AlertBatchReport, AlertEngine
-from .evaluate import AlertState, Notification, Observation, advance, evaluate_windows
-from .notify import Notifier, OutboxNotifier, OutgoingMessage, SnsNotifier, messages_for, read_outbox
-from .rules import (
+from opsanalytics.alerting.engine import AlertBatchReport, AlertEngine
+from opsanalytics.alerting.evaluate import AlertState, Notification, Observation, advance, evaluate_windows
+from opsanalytics.alerting.notify import (
+    Notifier,
+    OutboxNotifier,
+    OutgoingMessage,
+    SnsNotifier,
+    messages_for,
+    read_outbox,
+)
+from opsanalytics.alerting.rules import (
     AbsenceRule,
     AlertRule,
     AlertRuleError,
@@ -15,7 +23,7 @@ from .rules import (
     load_rules,
     parse_rules,
 )
-from .store import AlertStore
+from opsanalytics.alerting.store import AlertStore
 
 __all__ = [
     "AbsenceRule",

@@ -12,13 +12,13 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ..settings import SettingsError
+from opsanalytics.settings import SettingsError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from ..batch.job import BatchReport
-    from ..batch.settings import BatchSettings
+    from opsanalytics.batch.job import BatchReport
+    from opsanalytics.batch.settings import BatchSettings
 
 NODE_HINT: Final = (
     "OPENSEARCH_URL is not set. Start the local OpenSearch node and export the URL it prints:\n"
@@ -91,9 +91,9 @@ def _in_background(task: Callable[[], _T]) -> Future[_T]:
 def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = None) -> BatchReport:
     """Run the batch job with the local adapters: state-file bookmark, BulkWriter sink (or none). The input
     is listed and its gzip objects checked (`prepare`) while the Spark session starts."""
-    from ..batch.job import prepare, run
-    from ..batch.sinks import BulkSink, DocumentSink, NoSink
-    from ..opensearch import BulkWriter, OpenSearchSettings, create_client
+    from opsanalytics.batch.job import prepare, run
+    from opsanalytics.batch.sinks import BulkSink, DocumentSink, NoSink
+    from opsanalytics.opensearch import BulkWriter, OpenSearchSettings, create_client
 
     if settings.sink == "connector":
         raise SettingsError(
@@ -128,7 +128,7 @@ def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = Non
 
 
 def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = None) -> BatchSettings:
-    from ..batch.settings import BatchSettings, parse_time
+    from opsanalytics.batch.settings import BatchSettings, parse_time
 
     env = dict(os.environ) if env is None else env
     url = None if args.no_opensearch else (env.get("OPENSEARCH_URL", "").strip() or None)

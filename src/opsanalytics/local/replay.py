@@ -19,9 +19,9 @@ from typing import Any, Final
 
 import orjson
 
-from .cloudwatch import encode_subscription_payload
-from .parsing import parse_timestamp
-from .samples import cloudwatch_event_id
+from opsanalytics.local.samples import cloudwatch_event_id
+from opsanalytics.logevents.cloudwatch import encode_subscription_payload
+from opsanalytics.logevents.parsing import parse_timestamp
 
 # CloudWatch Logs caps a PutLogEvents batch at 10,000 events and 1 MiB; subscription deliveries are no larger.
 MAX_EVENTS_PER_PAYLOAD: Final = 10_000

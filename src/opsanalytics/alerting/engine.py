@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from ..metrics import MetricWindow
-from .evaluate import (
+from opsanalytics.alerting.evaluate import (
     MINUTE_MS,
     Observation,
     WindowKey,
@@ -26,10 +25,11 @@ from .evaluate import (
     window_key,
     window_span_ms,
 )
-from .history import MetricsHistory
-from .notify import Notifier, messages_for
-from .rules import AlertRule, RuleSet
-from .store import AlertConflictError, AlertStore, StoredAlert
+from opsanalytics.alerting.history import MetricsHistory
+from opsanalytics.alerting.notify import Notifier, messages_for
+from opsanalytics.alerting.rules import AlertRule, RuleSet
+from opsanalytics.alerting.store import AlertConflictError, AlertStore, StoredAlert
+from opsanalytics.realtime.windows import MetricWindow
 
 MAX_CONFLICT_RETRIES: Final = 5
 

@@ -1,0 +1,1 @@
+"""Deploy-time logic of the CloudFormation custom resources (the handlers in functions/ stay thin)."""

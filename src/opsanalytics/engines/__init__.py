@@ -1,1 +1,0 @@
-"""Local engines (OpenSearch, ...) that the project starts itself for integration tests and local runs."""
