@@ -3,7 +3,8 @@ template gives it allow each one.
 
 `CallRecorder` wraps botocore's ``BaseClient._make_api_call`` and opensearch-py's ``Transport.perform_request``
 for the whole test session. A call is attributed to the principal whose code is on the stack: a function's
-``functions/<dir>/app.py`` (its role), the Glue entry point or the batch job's core (the Glue job's role); calls
+``functions/<dir>/app.py`` (its role), the deploy-time core module that handler alone imports
+(``src/opsanalytics/deploy/<module>.py``), the Glue entry point or the batch job's core (the Glue job's role); calls
 the tests make themselves (moto set-up, fixtures) are not recorded. `RequiredPermission` says which IAM action on
 which resource ARN a call needs; an operation without an entry fails the coverage test until it is given one.
 
@@ -16,6 +17,7 @@ does not apply. Not modelled: resource policies, permission boundaries, SCPs, se
 from __future__ import annotations
 
 import fnmatch
+import re
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +30,21 @@ from tests.support.cloudformation import ACCOUNT, REGION, ROOT, Stack, function_
 
 BATCH_CORE: Final = str(ROOT / "src" / "opsanalytics" / "batch") + "/"
 GLUE_SHELLS: Final = str(ROOT / "glue") + "/"
+DEPLOY_CORE: Final = ROOT / "src" / "opsanalytics" / "deploy"
+_DEPLOY_IMPORT: Final = re.compile(r"from opsanalytics\.deploy(?:\.(\w+))? import (\w+)")
+
+
+def deploy_owners(functions: Mapping[str, str]) -> dict[str, str]:
+    """src/opsanalytics/deploy/<module>.py → the function directory whose handler imports it, for the modules
+    exactly one handler imports (the shared protocol, imported by all, belongs to none)."""
+    importers: dict[str, set[str]] = {}
+    for directory in functions:
+        source = (ROOT / "functions" / directory / "app.py").read_text()
+        for submodule, name in _DEPLOY_IMPORT.findall(source):
+            module = submodule or name
+            if (DEPLOY_CORE / f"{module}.py").is_file():
+                importers.setdefault(str(DEPLOY_CORE / f"{module}.py"), set()).add(directory)
+    return {path: next(iter(owners)) for path, owners in importers.items() if len(owners) == 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +63,9 @@ class RequiredPermission:
     context: Mapping[str, str] = field(default_factory=dict)
 
 
-def _principal_on_stack(frames: list[traceback.FrameSummary], functions: Mapping[str, str]) -> tuple[str, str] | None:
+def _principal_on_stack(
+    frames: list[traceback.FrameSummary], functions: Mapping[str, str], owners: Mapping[str, str]
+) -> tuple[str, str] | None:
     for frame in frames:
         path = frame.filename
         parts = Path(path).parts
@@ -54,6 +73,9 @@ def _principal_on_stack(frames: list[traceback.FrameSummary], functions: Mapping
             directory = Path(path).parent.name
             if directory in functions:
                 return functions[directory], f"{Path(path).relative_to(ROOT)}:{frame.lineno}"
+    for frame in frames:
+        if frame.filename in owners:
+            return functions[owners[frame.filename]], f"{Path(frame.filename).relative_to(ROOT)}:{frame.lineno}"
     for frame in frames:
         if frame.filename.startswith((BATCH_CORE, GLUE_SHELLS)):
             return "BatchJob", f"{Path(frame.filename).relative_to(ROOT)}:{frame.lineno}"
@@ -67,9 +89,10 @@ class CallRecorder:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._functions = function_directories()
+        self._owners = deploy_owners(self._functions)
 
     def record(self, service: str, operation: str, params: Mapping[str, Any]) -> None:
-        found = _principal_on_stack(traceback.extract_stack(), self._functions)
+        found = _principal_on_stack(traceback.extract_stack(), self._functions, self._owners)
         if found is None:
             return
         principal, where = found

@@ -1,4 +1,4 @@
-"""The Flink starter custom resource (functions/flink_starter), against the Managed Flink API as botocore stubs.
+"""The Flink starter custom resource (`opsanalytics.deploy.flink_start`) against Managed Flink as botocore stubs.
 
 moto's kinesisanalyticsv2 has no StartApplication or ListApplicationSnapshots: the answers are botocore Stubber
 responses, checked against the service model.
@@ -13,14 +13,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from opsanalytics.deploy import flink_start as app
 from opsanalytics.deploy.custom_resource import CustomResourceRequest
-from opsanalytics.local.lambda_runtime import LocalFunction
 
 APP = "opsanalytics-RealtimeApplication-abc123"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/opsanalytics/5b6f2c40-0000-11f1-9c2e-0a1b2c3d4e5f"
 LOG_GROUP = "/aws/kinesis-analytics/opsanalytics-realtime"
-
-app = LocalFunction("flink_starter").module
 
 
 def _client(service: str) -> Any:
@@ -161,7 +159,7 @@ def test_a_failure_during_a_rollback_is_reported_not_raised(
     outcome = app.handle(
         _request(), kinesisanalytics=flink[0], cloudformation=cloudformation[0], seconds_left=lambda: 600.0
     )
-    assert outcome.action.startswith("not started during the rollback")
+    assert outcome.data["Action"].startswith("not started during the rollback")
 
 
 def test_a_failure_during_a_deploy_is_raised(flink: tuple[Any, Stubber], cloudformation: tuple[Any, Stubber]) -> None:
@@ -169,3 +167,12 @@ def test_a_failure_during_a_deploy_is_raised(flink: tuple[Any, Stubber], cloudfo
     _stack(cloudformation[1], "UPDATE_IN_PROGRESS")
     with pytest.raises(app.ApplicationNotStarted):
         app.handle(_request(), kinesisanalytics=flink[0], cloudformation=cloudformation[0], seconds_left=lambda: 600.0)
+
+
+def test_delete_leaves_the_application_to_cloudformation(
+    flink: tuple[Any, Stubber], cloudformation: tuple[Any, Stubber]
+) -> None:
+    outcome = app.handle(
+        _request("Delete"), kinesisanalytics=flink[0], cloudformation=cloudformation[0], seconds_left=lambda: 600.0
+    )
+    assert outcome.reason == "CloudFormation deletes the application"  # and no call: the stubbers hold none

@@ -1,9 +1,10 @@
 """The CloudFormation custom resource protocol, shared by the stack's custom resource functions.
 
 CloudFormation sends a request (``RequestType`` Create, Update or Delete, ``ResourceProperties``, a pre-signed
-``ResponseURL``) and waits, up to an hour, for a response PUT to that URL. A handler answers every request,
-failures included, with `send_response`; the response is limited to 4 KB, so ``Reason`` and ``Data`` are kept short.
-Standard library only: the functions get this module from the shared layer.
+``ResponseURL``) and waits (up to the resource's ``ServiceTimeout``) for a response PUT to that URL. Every request
+is answered, failures included: `respond` runs a handler's logic and answers ``SUCCESS`` with its `Outcome`, or
+``FAILED`` with the exception as the reason. The response is limited to 4 KB, so ``Reason`` and ``Data`` are kept
+short. Standard library only: the functions get this module from the shared layer.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -28,7 +29,11 @@ class EventLog(Protocol):
 
     def info(self, msg: object, *, extra: Mapping[str, object] | None = None) -> None: ...
 
+    def warning(self, msg: object, *, extra: Mapping[str, object] | None = None) -> None: ...
+
     def error(self, msg: object, *, extra: Mapping[str, object] | None = None) -> None: ...
+
+    def exception(self, msg: object, *, extra: Mapping[str, object] | None = None) -> None: ...
 
 
 class ResponseNotDelivered(Exception):
@@ -140,3 +145,33 @@ def answer(event: Mapping[str, Any], response: dict[str, Any], log: EventLog) ->
     except ResponseNotDelivered as exc:
         log.error("could not answer CloudFormation", extra={"error": str(exc), "status": response["Status"]})
     return response
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a custom resource's logic did: the physical id to answer (empty: the request's, else the default),
+    a short reason and the ``Data`` other resources can ``!GetAtt``."""
+
+    physical_id: str = ""
+    data: Mapping[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+
+def respond(
+    event: Mapping[str, Any],
+    logic: Callable[[CustomResourceRequest], Outcome],
+    log: EventLog,
+    *,
+    default_physical_id: str,
+) -> dict[str, Any]:
+    """Run `logic` on the request and answer CloudFormation: ``SUCCESS`` with its outcome, or ``FAILED`` with the
+    exception (any failure must reach CloudFormation). The physical id is the outcome's, else the request's, else
+    `default_physical_id`; a failed Create answers the default, so its rollback Delete can tell nothing exists."""
+    physical_id = str(event.get("PhysicalResourceId") or default_physical_id)
+    try:
+        outcome = logic(CustomResourceRequest.from_event(event))
+        response = build_response(event, "SUCCESS", outcome.physical_id or physical_id, outcome.reason, outcome.data)
+    except Exception as exc:
+        log.exception("custom resource failed", extra={"request_type": event.get("RequestType")})
+        response = build_response(event, "FAILED", physical_id, f"{type(exc).__name__}: {exc}")
+    return answer(event, response, log)
