@@ -35,7 +35,8 @@ from opsanalytics.local.samples import Incident, generate_sample_batches
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.opensearch.bulk import BulkOperation
 from opsanalytics.paths import project_root
-from opsanalytics.realtime.windows import iso_utc, percentile
+from opsanalytics.realtime.windows import percentile
+from opsanalytics.timestamps import iso_utc
 from opsanalytics.transform.firehose import transform_record
 from tests.integration.conftest import IndexNames
 

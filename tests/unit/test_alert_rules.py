@@ -18,11 +18,11 @@ from opsanalytics.alerting.evaluate import (
     evaluate_deviation,
     evaluate_threshold,
     evaluate_windows,
-    parse_iso_ms,
 )
 from opsanalytics.alerting.notify import SMS_MAX_CHARS, render_sms, render_subject
 from opsanalytics.alerting.rules import AbsenceRule, DeviationRule, ServiceSelector, ThresholdRule
 from opsanalytics.realtime.windows import MetricWindow
+from opsanalytics.timestamps import parse_iso_ms
 
 START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 RULES_FILE = Path(__file__).resolve().parents[2] / "config" / "alert-rules.yaml"

@@ -26,12 +26,12 @@ from opsanalytics.realtime.job import (
 )
 from opsanalytics.realtime.windows import (
     compute_windows,
-    iso_utc,
     latency_percentiles,
     percentile,
     window_document_id,
     window_start_ms,
 )
+from opsanalytics.timestamps import iso_utc
 
 T0 = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 

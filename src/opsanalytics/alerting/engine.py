@@ -21,7 +21,6 @@ from opsanalytics.alerting.evaluate import (
     advance,
     evaluate_absence,
     evaluate_windows,
-    parse_iso_ms,
     window_key,
     window_span_ms,
 )
@@ -30,6 +29,7 @@ from opsanalytics.alerting.notify import Notifier, messages_for
 from opsanalytics.alerting.rules import AlertRule, RuleSet
 from opsanalytics.alerting.store import AlertConflictError, AlertStore, StoredAlert
 from opsanalytics.realtime.windows import MetricWindow
+from opsanalytics.timestamps import parse_iso_ms
 
 MAX_CONFLICT_RETRIES: Final = 5
 

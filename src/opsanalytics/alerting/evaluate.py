@@ -23,11 +23,11 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from opsanalytics.alerting.rules import AbsenceRule, AlertRule, DeviationRule, Severity, ThresholdRule
-from opsanalytics.realtime.windows import MetricWindow, iso_utc
+from opsanalytics.realtime.windows import MetricWindow
+from opsanalytics.timestamps import iso_utc, parse_iso_ms
 
 ALERT_SCHEMA_VERSION: Final = 1
 MINUTE_MS: Final = 60_000
@@ -38,14 +38,6 @@ WindowSeries = Mapping[int, MetricWindow]
 """The windows of one key by ``window_start`` in epoch milliseconds."""
 AlertStatus = Literal["firing", "resolved"]
 NotificationKind = Literal["firing", "reminder", "resolved"]
-
-
-def parse_iso_ms(value: str) -> int:
-    """Epoch milliseconds of an ISO-8601 timestamp (``Z`` or an offset; naive means UTC)."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def window_key(window: MetricWindow) -> WindowKey:

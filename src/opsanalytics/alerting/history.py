@@ -13,8 +13,9 @@ from typing import Any, Final
 
 from opensearchpy import OpenSearch
 
-from opsanalytics.alerting.evaluate import WindowKey, parse_iso_ms
-from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, MetricWindow, iso_utc, window_document_id
+from opsanalytics.alerting.evaluate import WindowKey
+from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, MetricWindow, window_document_id
+from opsanalytics.timestamps import iso_utc, parse_iso_ms
 
 DEFAULT_INDEX_PREFIX: Final = "metrics-realtime-"
 MGET_CHUNK: Final = 1000

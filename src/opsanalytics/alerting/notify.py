@@ -20,7 +20,7 @@ import orjson
 
 from opsanalytics.alerting.evaluate import AlertState, Notification, format_value
 from opsanalytics.alerting.rules import Severity
-from opsanalytics.realtime.windows import iso_utc
+from opsanalytics.timestamps import iso_utc
 
 Channel = Literal["email", "sms"]
 ROUTES: Final[Mapping[Severity, tuple[Channel, ...]]] = {

@@ -24,22 +24,28 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
 from opsanalytics.alerting import AlertBatchReport, AlertEngine, AlertStore, OutboxNotifier, SnsNotifier, load_rules
-from opsanalytics.alerting.evaluate import parse_iso_ms, window_key
+from opsanalytics.alerting.evaluate import window_key
 from opsanalytics.alerting.history import MetricsHistory, realtime_index
 from opsanalytics.alerting.notify import Channel, Notifier
 from opsanalytics.opensearch import BulkOperation, BulkResult, BulkWriter, OpenSearchSettings, create_client
-from opsanalytics.realtime.windows import METRIC_WINDOW_SCHEMA_VERSION, LateEvents, MetricWindow, window_document_id
+from opsanalytics.realtime.windows import (
+    COUNT_FIELDS,
+    LATENCY_FIELDS,
+    METRIC_WINDOW_SCHEMA_VERSION,
+    LateEvents,
+    MetricWindow,
+    window_document_id,
+)
 from opsanalytics.settings import SettingsError
+from opsanalytics.timestamps import parse_iso_ms
 
 _INDEX_PREFIX = re.compile(r"^[a-z0-9][a-z0-9._-]*-$")
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
-_COUNT_FIELDS: Final = ("events", "errors", "latency_count", "late_events")
-_LATENCY_FIELDS: Final = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms")
 
 
 class MetricRecordError(ValueError):
@@ -160,12 +166,12 @@ def decode_metric_record(data: bytes) -> MetricWindow | LateEvents:
     _require(doc, "late_events", (int,))
     if record_type == "late_events":
         return doc  # type: ignore[return-value]
-    for name in _COUNT_FIELDS:
+    for name in COUNT_FIELDS:
         _require(doc, name, (int,))
         if doc[name] < 0:
             raise MetricRecordError(f"field {name!r} is negative")
     _require(doc, "error_rate", (int, float))
-    for name in _LATENCY_FIELDS:
+    for name in LATENCY_FIELDS:
         _require(doc, name, (int, float), nullable=True)
     return doc  # type: ignore[return-value]
 

@@ -30,6 +30,8 @@ from typing import Any, Final, Literal, get_args
 
 import yaml
 
+from opsanalytics.realtime.windows import NUMERIC_FIELDS
+
 RULES_SCHEMA_VERSION: Final = 1
 DEFAULT_COOLDOWN_MINUTES: Final = 60.0
 
@@ -42,18 +44,6 @@ DEVIATION_METHODS: Final[tuple[DeviationMethod, ...]] = get_args(DeviationMethod
 Direction = Literal["above", "below", "both"]
 DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
 
-NUMERIC_FIELDS: Final = (
-    "events",
-    "errors",
-    "error_rate",
-    "latency_count",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "latency_max_ms",
-    "late_events",
-)
-"""The numeric fields of a `MetricWindow` a rule may watch."""
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _ALL_SERVICES: Final = ("all", "*")

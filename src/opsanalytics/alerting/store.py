@@ -19,7 +19,7 @@ from typing import Any, Final
 from opensearchpy import ConflictError, NotFoundError, OpenSearch
 
 from opsanalytics.alerting.evaluate import AlertState
-from opsanalytics.realtime.windows import iso_utc
+from opsanalytics.timestamps import iso_utc
 
 DEFAULT_INDEX_PREFIX: Final = "alerts-"
 

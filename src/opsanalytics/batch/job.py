@@ -42,7 +42,7 @@ from opsanalytics.batch.settings import BatchSettings, Keep
 from opsanalytics.batch.sinks import DocumentSink, NoSink, SinkResult
 from opsanalytics.batch.slo import SloConfig, SloCounts, load_slo_config, slo_report
 from opsanalytics.opensearch.bulk import BulkOperation, document_id
-from opsanalytics.realtime.windows import iso_utc
+from opsanalytics.timestamps import iso_utc
 
 INSIGHTS_SCHEMA_VERSION: Final = 1
 SPARK_SQL_CONF: Final = {

@@ -22,7 +22,8 @@ from opsanalytics.batch import transforms as tx
 from opsanalytics.batch.inputs import InputFile, Inventory, days_touched, files_for_days, find_corrupt_files
 from opsanalytics.batch.job import configure, read_events
 from opsanalytics.logevents.model import LogEvent
-from opsanalytics.realtime.windows import compute_windows, iso_utc
+from opsanalytics.realtime.windows import compute_windows
+from opsanalytics.timestamps import iso_utc
 
 MinuteKey = tuple[str, str, str]  # (window_start ISO, service, log_group)
 Counts = tuple[int, int]  # (events, errors)

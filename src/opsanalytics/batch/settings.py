@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final, Literal, TypeVar, get_args
 
 from opsanalytics.settings import SettingsError
+from opsanalytics.timestamps import parse_iso
 
 Bookmark = Literal["state-file", "glue", "none"]
 BOOKMARKS: Final[tuple[Bookmark, ...]] = get_args(Bookmark)
@@ -122,10 +123,9 @@ class BatchSettings:
 def parse_time(value: str) -> datetime:
     """ISO-8601; a date alone is midnight UTC, a time without an offset is UTC."""
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return parse_iso(value.strip())
     except ValueError:
         raise SettingsError(f"not an ISO-8601 time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _required(args: Mapping[str, str], name: str) -> str:

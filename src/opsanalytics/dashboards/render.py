@@ -27,7 +27,7 @@ from typing import Any, Final, Literal
 
 from opensearchpy import OpenSearch
 
-from opsanalytics.alerting.evaluate import parse_iso_ms
+from opsanalytics.timestamps import parse_iso_ms
 
 DEFAULT_INDEX_PATTERNS: Final[Mapping[str, str]] = {
     "realtime": "metrics-realtime-*",

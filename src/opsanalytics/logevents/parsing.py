@@ -16,13 +16,13 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import orjson
 
 from opsanalytics.logevents.cloudwatch import check_log_event
 from opsanalytics.logevents.model import ERROR_LEVELS, LOG_EVENT_SCHEMA_VERSION, LogEvent
+from opsanalytics.timestamps import parse_iso_ms
 
 # Canonical levels for the spellings seen in the wild.
 _LEVEL_ALIASES: Final[dict[str, str]] = {
@@ -134,8 +134,6 @@ _KV_LEVEL = re.compile(r"\blevel=\"?(\w+)", re.IGNORECASE)
 _TRACE_HEADERS: Final = ("Traceback (most recent call last)", "Exception in thread")
 _INDENTED_FRAME = re.compile(r"\n\s+at \S+\(")
 _EXCEPTION_FIRST = re.compile(r"\w+(?:\.\w+)*Exception: ")
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND: Final = timedelta(milliseconds=1)
 # Only the start of a text line is searched for a level: the words "error" and "info" also appear in prose.
 _LEVEL_SEARCH_CHARS: Final = 160
 
@@ -211,13 +209,9 @@ def parse_timestamp(value: object) -> int | None:
         text = value.strip()  # type: ignore[attr-defined]
         if len(text) >= 10 and text[4] == "-":
             try:
-                parsed = datetime.fromisoformat(text)
+                return parse_iso_ms(text)
             except ValueError:
                 return None
-            if parsed.tzinfo is None:  # naive timestamps in logs are UTC by convention (Lambda, Powertools)
-                parsed = parsed.replace(tzinfo=UTC)
-            # whole milliseconds in integers: through float seconds, 1 in 200 of them came out 1 ms early
-            return (parsed - _EPOCH) // _MILLISECOND
         try:
             number = float(text)
         except ValueError:

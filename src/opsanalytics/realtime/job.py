@@ -34,7 +34,7 @@ from typing import Any, Final, Literal
 
 from opsanalytics.logevents.cloudwatch import PayloadError, decode_subscription_payload
 from opsanalytics.logevents.parsing import LogEventParser
-from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS
+from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, LATE_EVENTS_FIELDS, WINDOW_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -249,32 +249,9 @@ class RecordDecoder:
 
 _ISO: Final = "'yyyy-MM-dd''T''HH:mm:ss''Z'''"
 
-WINDOW_COLUMNS: Final = (
-    ("schema_version", "INT"),
-    ("record_type", "STRING"),
-    ("service", "STRING"),
-    ("log_group", "STRING"),
-    ("window_start", "STRING"),
-    ("window_end", "STRING"),
-    ("events", "BIGINT"),
-    ("errors", "BIGINT"),
-    ("error_rate", "DOUBLE"),
-    ("latency_count", "BIGINT"),
-    ("latency_p50_ms", "DOUBLE"),
-    ("latency_p95_ms", "DOUBLE"),
-    ("latency_p99_ms", "DOUBLE"),
-    ("latency_max_ms", "DOUBLE"),
-    ("late_events", "BIGINT"),
-)
-LATE_COLUMNS: Final = (
-    ("schema_version", "INT"),
-    ("record_type", "STRING"),
-    ("service", "STRING"),
-    ("log_group", "STRING"),
-    ("window_start", "STRING"),
-    ("window_end", "STRING"),
-    ("late_events", "BIGINT"),
-)
+# the sinks' columns are the contract's fields (`opsanalytics.realtime.windows`)
+WINDOW_COLUMNS: Final = WINDOW_FIELDS
+LATE_COLUMNS: Final = LATE_EVENTS_FIELDS
 REJECTED_COLUMNS: Final = (("schema_version", "INT"), ("record_type", "STRING"), ("reason", "STRING"))
 
 

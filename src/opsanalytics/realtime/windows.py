@@ -20,10 +20,10 @@ import hashlib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Final, Literal, TypedDict
 
 from opsanalytics.logevents.model import LogEvent
+from opsanalytics.timestamps import iso_utc
 
 METRIC_WINDOW_SCHEMA_VERSION: Final = 1
 DEFAULT_WINDOW_SECONDS: Final = 60
@@ -52,6 +52,41 @@ class MetricWindow(TypedDict):
     late_events: int
 
 
+# The contract's fields in document order, with their Flink SQL types: the Flink job's sink columns, the numeric
+# fields alert rules may watch and the fields the metrics function checks all derive from these tables, and a test
+# holds them against the TypedDicts and the index template.
+WINDOW_FIELDS: Final[tuple[tuple[str, str], ...]] = (
+    ("schema_version", "INT"),
+    ("record_type", "STRING"),
+    ("service", "STRING"),
+    ("log_group", "STRING"),
+    ("window_start", "STRING"),
+    ("window_end", "STRING"),
+    ("events", "BIGINT"),
+    ("errors", "BIGINT"),
+    ("error_rate", "DOUBLE"),
+    ("latency_count", "BIGINT"),
+    ("latency_p50_ms", "DOUBLE"),
+    ("latency_p95_ms", "DOUBLE"),
+    ("latency_p99_ms", "DOUBLE"),
+    ("latency_max_ms", "DOUBLE"),
+    ("late_events", "BIGINT"),
+)
+LATE_EVENTS_FIELDS: Final[tuple[tuple[str, str], ...]] = (
+    ("schema_version", "INT"),
+    ("record_type", "STRING"),
+    ("service", "STRING"),
+    ("log_group", "STRING"),
+    ("window_start", "STRING"),
+    ("window_end", "STRING"),
+    ("late_events", "BIGINT"),
+)
+COUNT_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind == "BIGINT")
+LATENCY_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind == "DOUBLE" and name.startswith("latency_"))
+NUMERIC_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind in ("BIGINT", "DOUBLE"))
+"""The numeric fields of a `MetricWindow`: what an alert rule may watch."""
+
+
 class LateEvents(TypedDict):
     """Events that reached the streaming job after their window had been emitted. ``late_events`` is the
     running total for that window, so the newest document for a window id is the complete count."""
@@ -63,11 +98,6 @@ class LateEvents(TypedDict):
     window_start: str
     window_end: str
     late_events: int
-
-
-def iso_utc(epoch_ms: int) -> str:
-    """ISO-8601 UTC with second precision, e.g. ``2026-01-01T10:00:00Z`` (window bounds are whole seconds)."""
-    return datetime.fromtimestamp(epoch_ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def window_start_ms(timestamp_ms: int, window_seconds: int = DEFAULT_WINDOW_SECONDS) -> int:
