@@ -1,93 +1,26 @@
-"""CloudFormation custom resource: a CloudWatch Logs resource policy, answered only once CloudWatch Logs serves it.
+"""CloudFormation custom resource LogsResourcePolicy: a CloudWatch Logs resource policy, answered once it is served.
 
-With ``AWS::Logs::ResourcePolicy`` and ``DependsOn``, an OpenSearch domain created right after the policy can
-still fail with "The Resource Access Policy specified for the CloudWatch Logs log group ... does not grant
-sufficient permissions" (aws-cloudformation/cloudformation-coverage-roadmap#1769): the domain's check does not
-see the new policy yet. Create and Update put ``PolicyDocument`` under ``PolicyName``, read it back with
-DescribeResourcePolicies until the same document is listed, then wait ``SettleSeconds`` more before answering.
-Delete removes the policy (one already gone is fine). The physical id is the policy name, so a new name makes
-CloudFormation create the new policy and then delete the old one.
+A shell: what it does on each request is `opsanalytics.deploy.logs_policy`.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
-from opsanalytics.deploy.custom_resource import CustomResourceRequest, answer, build_response, required_string
+from opsanalytics.deploy import logs_policy
+from opsanalytics.deploy.custom_resource import CustomResourceRequest, Outcome, respond
 
 logger = Logger()
-
-POLL_SECONDS: Final = 2.0
-MAX_WAIT_SECONDS: Final = 120.0
-MAX_SETTLE_SECONDS: Final = 60
-NO_POLICY: Final = "none"  # the physical id of a Create that failed before any policy was put
-
-
-def served_document(logs: Any, name: str) -> Any | None:
-    """The parsed document CloudWatch Logs lists under `name`, or None."""
-    token: str | None = None
-    while True:
-        page = logs.describe_resource_policies(**({"nextToken": token} if token else {}))
-        for policy in page.get("resourcePolicies", []):
-            if policy.get("policyName") == name:
-                return json.loads(policy["policyDocument"])
-        token = page.get("nextToken")
-        if not token:
-            return None
-
-
-def put_and_wait(
-    logs: Any,
-    properties: Mapping[str, Any],
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict[str, str]:
-    name = required_string(properties, "PolicyName")
-    document = json.loads(required_string(properties, "PolicyDocument"))
-    settle = min(max(int(properties.get("SettleSeconds") or 0), 0), MAX_SETTLE_SECONDS)
-    logs.put_resource_policy(policyName=name, policyDocument=json.dumps(document))
-    deadline = clock() + MAX_WAIT_SECONDS
-    while served_document(logs, name) != document:
-        if clock() >= deadline:
-            waited = f"{MAX_WAIT_SECONDS:.0f} s"
-            raise TimeoutError(f"CloudWatch Logs did not list the resource policy {name} within {waited}")
-        sleep(POLL_SECONDS)
-    sleep(settle)
-    return {"PolicyName": name}
-
-
-def delete_policy(logs: Any, name: str) -> None:
-    try:
-        logs.delete_resource_policy(policyName=name)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    properties = event.get("ResourceProperties") or {}
-    physical_id = str(event.get("PhysicalResourceId") or properties.get("PolicyName") or NO_POLICY)
-    try:
-        request = CustomResourceRequest.from_event(event)
-        logs = boto3.client("logs")
-        if request.request_type == "Delete":
-            if physical_id != NO_POLICY:  # the rollback of a failed Create has nothing to remove
-                delete_policy(logs, physical_id)
-            response = build_response(event, "SUCCESS", physical_id)
-        else:
-            data = put_and_wait(logs, request.properties)
-            response = build_response(event, "SUCCESS", data["PolicyName"], data=data)
-    except Exception as exc:  # any failure must reach CloudFormation
-        logger.exception("logs resource policy failed", extra={"request_type": event.get("RequestType")})
-        response = build_response(event, "FAILED", physical_id, f"{type(exc).__name__}: {exc}")
-    return answer(event, response, logger)
+    def put_or_delete(request: CustomResourceRequest) -> Outcome:
+        return logs_policy.handle(request, logs=boto3.client("logs"), log=logger)
+
+    default_physical_id = logs_policy.physical_id_of(event.get("ResourceProperties") or {})
+    return respond(event, put_or_delete, logger, default_physical_id=default_physical_id)

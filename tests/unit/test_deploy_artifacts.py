@@ -1,4 +1,4 @@
-"""The artifacts custom resource (functions/deploy_artifacts) against a versioned S3 bucket in moto."""
+"""The artifacts custom resource (`opsanalytics.deploy.artifacts`) against a versioned S3 bucket in moto."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from opsanalytics.local.lambda_runtime import LocalFunction
+from opsanalytics.deploy import artifacts as app
 
 REGION = "us-east-1"
 BUCKET = "opsanalytics-archivebucket-1a2b3c"
@@ -23,8 +23,6 @@ NAMES = {
     "SloObjectives": "slo.yaml",
     "AlertRules": "alert-rules.yaml",
 }
-
-app = LocalFunction("deploy_artifacts").module
 
 
 @pytest.fixture

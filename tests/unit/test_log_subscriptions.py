@@ -1,4 +1,4 @@
-"""The log subscriptions custom resource (functions/log_subscriptions) against CloudWatch Logs and Kinesis in moto."""
+"""The LogSubscriptions custom resource (`opsanalytics.deploy.subscriptions`) on CloudWatch Logs and Kinesis in moto."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from opsanalytics.deploy import subscriptions as app
 from opsanalytics.deploy.custom_resource import CustomResourceRequest
 from opsanalytics.local.lambda_runtime import LocalFunction
 
@@ -26,8 +27,6 @@ LOG_GROUPS = (
     "/aws/lambda/opsanalytics-log-transformer",
     "/aws-glue/jobs/output",
 )
-
-app = LocalFunction("log_subscriptions").module
 
 
 @pytest.fixture
@@ -231,6 +230,22 @@ def test_a_rollback_skips_a_group_gone_since_instead_of_failing(aws: dict[str, A
     data = app.apply(aws["logs"], request("Update", old, props(aws)), no_sleep, rolling_back=lambda: True)
     assert data["Put"] == "1"
     assert subscribed(aws) == {"/ecs/checkout"}
+
+
+def test_handle_asks_the_stack_whether_it_rolls_back_and_keeps_the_physical_id(aws: dict[str, Any]) -> None:
+    event = {
+        "RequestType": "Update",
+        "ResourceProperties": props(aws, "/ecs/checkout", "/ecs/nowhere"),
+        "OldResourceProperties": props(aws),
+        "PhysicalResourceId": FILTER,
+        "StackId": STACK_ID,
+    }
+    given = CustomResourceRequest.from_event(event)
+    with pytest.raises(app.SubscriptionError, match="/ecs/nowhere does not exist"):
+        app.handle(given, logs=aws["logs"], cloudformation=Stack("UPDATE_IN_PROGRESS"), sleep=no_sleep)
+    outcome = app.handle(given, logs=aws["logs"], cloudformation=Stack("UPDATE_ROLLBACK_IN_PROGRESS"), sleep=no_sleep)
+    assert outcome.physical_id == "", "the request's"
+    assert outcome.data == {"LogGroups": "2", "Put": "1", "Removed": "0", "Skipped": ""}
 
 
 # --- the scheduled pass -----------------------------------------------------------------------------------------

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from opsanalytics.deploy import logs_policy as app
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.paths import project_root
 
 function = LocalFunction("logs_resource_policy")
-app = function.module
 
 DOCUMENT = {
     "Version": "2012-10-17",
@@ -89,7 +89,6 @@ DELETE_EVENT = json.loads((project_root() / "events" / "logs_resource_policy" / 
 def _delete(monkeypatch: pytest.MonkeyPatch, physical_id: str) -> tuple[dict[str, Any], list[str]]:
     deleted: list[str] = []
     monkeypatch.setattr(app, "delete_policy", lambda logs, name: deleted.append(name))
-    monkeypatch.setattr(app, "answer", lambda event, response, logger: response)
     response = function.invoke({**DELETE_EVENT, "PhysicalResourceId": physical_id})
     return response, deleted
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from opsanalytics.local.lambda_runtime import LocalFunction
+from opsanalytics.deploy.subscriptions import SETTINGS_FROM_ENVIRONMENT, SETTINGS_FROM_PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -292,18 +292,17 @@ def test_the_subscriptions_function_may_not_subscribe_the_pipeline_log_groups() 
 def test_the_scheduled_pass_has_the_custom_resources_settings() -> None:
     """The scheduled pass of the subscriptions function reads what the custom resource gets as properties: the
     same stack parameters, and environment variables set to the same expressions (lists joined with commas)."""
-    module = LocalFunction("log_subscriptions").module
     (subscriptions,) = resources_of("Custom::LogSubscriptions").values()
     props = subscriptions["Properties"]
     function = resources_of("AWS::Serverless::Function")["LogSubscriptionsFunction"]["Properties"]
     env = function["Environment"]["Variables"]
-    for name, parameter in module.SETTINGS_FROM_PARAMETERS.items():
+    for name, parameter in SETTINGS_FROM_PARAMETERS.items():
         assert props[name] == {"Ref": parameter}, name
         assert parameter in TEMPLATE["Parameters"], parameter
-    for name, variable in module.SETTINGS_FROM_ENVIRONMENT.items():
+    for name, variable in SETTINGS_FROM_ENVIRONMENT.items():
         expected = {"Fn::Join": [",", props[name]]} if isinstance(props[name], list) else props[name]
         assert env[variable] == expected, variable
-    assert set(module.SETTINGS_FROM_PARAMETERS) | set(module.SETTINGS_FROM_ENVIRONMENT) == set(props) - {
+    assert set(SETTINGS_FROM_PARAMETERS) | set(SETTINGS_FROM_ENVIRONMENT) == set(props) - {
         "ServiceToken",
         "ServiceTimeout",
         "Revision",
@@ -515,8 +514,9 @@ def test_the_glue_job_installs_the_pinned_core_requirements() -> None:
     assert modules[0] == "${CoreWheel}"
     assert set(modules[1:]) == pins
     # the wheel the artifacts function ships is the project's (functions/deploy_artifacts/Makefile builds it)
-    app = (ROOT / "functions" / "deploy_artifacts" / "app.py").read_text()
-    assert f'"{project["name"]}-*-py3-none-any.whl"' in app
+    from opsanalytics.deploy.artifacts import ARTIFACT_KINDS
+
+    assert f"{project['name']}-*-py3-none-any.whl" in {kind.pattern for kind in ARTIFACT_KINDS}
 
 
 def test_the_batch_schedule_is_a_parameter_with_an_hourly_default() -> None:
