@@ -110,7 +110,7 @@ def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = Non
     try:
         sink: DocumentSink = NoSink()
         if settings.sink == "bulk" and settings.opensearch_url:
-            os_settings = OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": settings.opensearch_url})
+            os_settings = OpenSearchSettings.for_url(settings.opensearch_url)
             client = create_client(os_settings)
             sink = BulkSink(BulkWriter.for_client(client))
         report = run(session, settings, sink=sink, progress=_progress, prepared=preparing.result())

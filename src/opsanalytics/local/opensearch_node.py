@@ -29,7 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -365,12 +365,36 @@ def _stop_and_remove(home: Path) -> None:
 
 
 @contextlib.contextmanager
-def cluster_url(scratch: str, *, wait_seconds: float = 180) -> Iterator[str]:
-    """``OPENSEARCH_URL`` if set; else a fresh node on free ports with its home under ``.local/<scratch>/``,
-    stopped and removed on exit (also on errors, and at interpreter exit if the exit is abrupt)."""
-    given = os.environ.get("OPENSEARCH_URL", "").strip()
+def cluster_url(
+    scratch: str,
+    *,
+    url: str | None = None,
+    port: int | None = None,
+    keep: bool = False,
+    wait_seconds: float = 180,
+    progress: Callable[[str], object] = lambda line: print(line, file=sys.stderr),
+) -> Iterator[str]:
+    """The cluster to use, the one place that decides it: `url`, else ``OPENSEARCH_URL``, else a local node.
+
+    With `port`, the node is the one of ``.local/<scratch>/`` on that port (what ``opsanalytics opensearch
+    start`` runs): reused when it is running, and left running afterwards when it was, or when `keep`. Without,
+    a fresh node on free ports with its home under ``.local/<scratch>/``, stopped and removed on exit (also on
+    errors, and at interpreter exit if the exit is abrupt)."""
+    given = (url or os.environ.get("OPENSEARCH_URL", "")).strip()
     if given:
+        progress(f"  using {given}")
         yield given.rstrip("/")
+        return
+    if port is not None:
+        home = project_root() / ".local" / scratch
+        already = status(home).running
+        node_url = start(port=port, home=home, wait_seconds=wait_seconds)
+        progress(f"  local OpenSearch node at {node_url}")
+        try:
+            yield node_url
+        finally:
+            if not (already or keep):
+                stop(home)
         return
     base = project_root() / ".local" / scratch
     base.mkdir(parents=True, exist_ok=True)
@@ -380,7 +404,7 @@ def cluster_url(scratch: str, *, wait_seconds: float = 180) -> Iterator[str]:
     try:
         started = time.monotonic()
         url = start(port=http_port, home=home, wait_seconds=wait_seconds, transport_port=transport_port)
-        print(f"opensearch-node: healthy {time.monotonic() - started:.1f} s after start", file=sys.stderr)
+        progress(f"opensearch-node: healthy {time.monotonic() - started:.1f} s after start")
         yield url
     finally:
         _stop_and_remove(home)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import multiprocessing
-import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -309,10 +307,11 @@ def run_pipeline(
 
     started = time.perf_counter()
     _progress(f"[4/{stages}] OpenSearch")
-    url, stop_node = _opensearch(opensearch_url, opensearch_port)
-    report.opensearch_url = url
-    try:
-        client = create_client(OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": url}))
+    with opensearch_node.cluster_url(
+        "opensearch", url=opensearch_url, port=opensearch_port, keep=keep_opensearch, progress=_progress
+    ) as url:
+        report.opensearch_url = url
+        client = create_client(OpenSearchSettings.for_url(url))
         apply_index_templates(client, replicas=0)
         for pattern in indices.patterns:  # a fresh run: this run's own indices only
             client.indices.delete(index=pattern, ignore_unavailable=True, allow_no_indices=True)
@@ -376,9 +375,6 @@ def run_pipeline(
             title=f"opsanalytics {indices.tag}",
         )
         _timed(report, "dashboard", started)
-    finally:
-        if stop_node is not None and not keep_opensearch:
-            stop_node()
     return report
 
 
@@ -389,16 +385,3 @@ def run_realtime_isolated(input_dir: Path, output: Path) -> RealtimeReport:
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(run_realtime, (input_dir, output))
-
-
-def _opensearch(url: str | None, port: int) -> tuple[str, Callable[[], object] | None]:
-    """The cluster to use: `url` or OPENSEARCH_URL, else the local node (started here, stopped after)."""
-    given = url or os.environ.get("OPENSEARCH_URL", "").strip()
-    if given:
-        _progress(f"  using {given}")
-        return given.rstrip("/"), None
-    home = project_root() / ".local" / "opensearch"
-    already = opensearch_node.status(home).running
-    node_url = opensearch_node.start(port=port, home=home, wait_seconds=180)
-    _progress(f"  local OpenSearch node at {node_url}")
-    return node_url, None if already else (lambda: opensearch_node.stop(home))

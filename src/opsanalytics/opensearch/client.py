@@ -76,6 +76,11 @@ class OpenSearchSettings:
             ) from None
         return cls(url=url, auth=auth, region=region, timeout_seconds=timeout)
 
+    @classmethod
+    def for_url(cls, url: str, env: Mapping[str, str] | None = None) -> OpenSearchSettings:
+        """The settings for `url`, the other variables as `from_env` reads them."""
+        return cls.from_env({**(os.environ if env is None else env), "OPENSEARCH_URL": url})
+
     @property
     def host(self) -> str:
         return _split_url(self.url)[0]
