@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,50 @@ def test_streaming_reports_the_late_batch(streaming_run: Run) -> None:
         w for w in streaming_run.reference if w["service"] == "payments" and w["window_start"] == "2026-01-01T10:00:00Z"
     )
     assert streaming_run.report.late[_key(late_window)] >= streaming_run.late_batch
+
+
+BUILT_ZIP = Path(__file__).resolve().parents[2] / "build" / "flink" / "opsanalytics-realtime.zip"
+
+
+@pytest.mark.skipif(not BUILT_ZIP.is_file(), reason="build the application zip first: python flink/build_zip.py")
+def test_the_application_zip_runs_as_managed_flink_runs_it(
+    stream: tuple[Path, list[MetricWindow], int, int], tmp_path: Path
+) -> None:
+    """The zip the deploy uploads, unpacked, run with ``python main.py`` from its own directory: its bundled
+    ``python-deps/`` (the core, orjson) and its own ``application_properties.json``, with only the source and
+    sink pointed at local directories. Its windows equal the reference."""
+    import json
+    import subprocess
+    import sys
+    import zipfile
+
+    directory, reference, _late_batch, _files = stream
+    app = tmp_path / "app"
+    with zipfile.ZipFile(BUILT_ZIP) as archive:
+        archive.extractall(app)
+    properties = app / "application_properties.json"
+    groups = json.loads(properties.read_text())
+    for group in groups:
+        if group["PropertyGroupId"] in ("source", "sink"):
+            group["PropertyMap"]["stream.arn"] = ""
+        if group["PropertyGroupId"] == "source":
+            group["PropertyMap"]["local.path"] = str(directory)
+        if group["PropertyGroupId"] == "sink":
+            group["PropertyMap"]["local.path"] = "output"  # relative: resolved against the application directory
+        if group["PropertyGroupId"] == "job":
+            group["PropertyMap"]["parallelism"] = str(PARALLELISM)
+    properties.write_text(json.dumps(groups))
+    # the packaged core must be what runs: nothing of the checkout on the path
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.setdefault("JVM_ARGS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+    probe = "import sys; sys.path.insert(0, 'python-deps'); import opsanalytics; print(opsanalytics.__file__)"
+    found = subprocess.run([sys.executable, "-c", probe], cwd=app, env=env, capture_output=True, text=True, check=True)
+    assert Path(found.stdout.strip()).is_relative_to(app / "python-deps"), found.stdout
+    command = [sys.executable, "main.py"]
+    done = subprocess.run(command, cwd=app, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    from opsanalytics.realtime.local import collect_outputs
+
+    windows, _late, rejected = collect_outputs(app / "output")
+    assert {_key(w): w["events"] for w in windows} == {_key(w): w["events"] for w in reference}
+    assert sum(rejected.values()) == len(MALFORMED) + 1  # the malformed records and the control message

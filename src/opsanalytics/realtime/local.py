@@ -7,6 +7,7 @@ mode only) and ``<output>/rejected/`` (one line per control message or malformed
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -17,9 +18,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from opsanalytics.realtime.job import RealtimeSettings
+from opsanalytics.paths import project_root
 from opsanalytics.realtime.windows import LateEvents, MetricWindow
 from opsanalytics.streams import stream_files
 
@@ -103,6 +105,46 @@ def _count_records(directory: Path) -> int:
     return count
 
 
+def flink_entry_point() -> ModuleType:
+    """``flink/main.py`` of the checkout, the module Managed Flink runs (PyFlink is imported with it)."""
+    path = project_root() / "flink" / "main.py"
+    spec = importlib.util.spec_from_file_location("opsanalytics_flink_main", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the Flink entry point {path}")
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def write_local_properties(
+    path: Path,
+    *,
+    source: Path,
+    sink: Path,
+    window_seconds: int = 60,
+    out_of_orderness_seconds: int = 5,
+    parallelism: int = 0,
+    runtime_mode: str = "batch",
+) -> Path:
+    """The application's own ``flink/application_properties.json`` with the local paths and the run's window
+    and job settings filled in: what Managed Flink would hand the job, for a local source and sink."""
+    groups = json.loads((project_root() / "flink" / "application_properties.json").read_text())
+    values = {
+        "source": {"local.path": str(source.resolve()), "stream.arn": ""},
+        "sink": {"local.path": str(sink.resolve()), "stream.arn": ""},
+        "windows": {"size.seconds": str(window_seconds), "out.of.orderness.seconds": str(out_of_orderness_seconds)},
+        "job": {"runtime.mode": runtime_mode, "parallelism": str(parallelism)},
+    }
+    for group in groups:
+        group["PropertyMap"].update(values.get(group["PropertyGroupId"], {}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(groups, indent=2) + "\n")
+    return path
+
+
 def run_realtime(
     input_dir: Path,
     output: Path,
@@ -113,27 +155,26 @@ def run_realtime(
     runtime_mode: str = "batch",
     progress: bool = True,
 ) -> RealtimeReport:
-    """Run the realtime job on the local mini-cluster over `input_dir`, replacing `output`'s results."""
-    # PyFlink is imported here: it is a heavy, optional dependency of the local tooling only.
-    from opsanalytics.realtime.flink import build_statements, create_environment
-
+    """Run the realtime job on the local mini-cluster over `input_dir`, replacing `output`'s results, through
+    the entry point Managed Flink runs (``flink/main.py``) with a properties file written for the run."""
     os.environ.setdefault("JVM_ARGS", LOCAL_JVM_ARGS)
     records_in = _count_records(input_dir)
     for kind in OUTPUT_KINDS:
         shutil.rmtree(output / kind, ignore_errors=True)
-    settings = RealtimeSettings(
-        source=input_dir.resolve(),
-        sink=output.resolve(),
+    mode = "streaming" if runtime_mode == "streaming" else "batch"
+    properties = write_local_properties(
+        output / "application_properties.json",
+        source=input_dir,
+        sink=output,
         window_seconds=window_seconds,
         out_of_orderness_seconds=out_of_orderness_seconds,
-        runtime_mode="streaming" if runtime_mode == "streaming" else "batch",
         parallelism=parallelism,
+        runtime_mode=mode,
     )
     say = _progress if progress else (lambda _message: None)
     started = time.perf_counter()
-    say(f"realtime: {records_in} records in {input_dir}, {settings.runtime_mode} mode; starting Flink")
-    _env, t_env = create_environment(settings, configuration={"python.executable": sys.executable})
-    result = build_statements(t_env, settings).execute()
+    say(f"realtime: {records_in} records in {input_dir}, {mode} mode; starting Flink")
+    result = flink_entry_point().submit(properties)
     say(f"realtime: job submitted after {time.perf_counter() - started:.1f} s")
     done = threading.Event()
 
@@ -150,7 +191,7 @@ def run_realtime(
         ticker.join()
     seconds = time.perf_counter() - started
     windows, late, rejected = collect_outputs(output)
-    return RealtimeReport(output, settings.runtime_mode, records_in, seconds, windows, late, rejected)
+    return RealtimeReport(output, mode, records_in, seconds, windows, late, rejected)
 
 
 def cmd_realtime(args: argparse.Namespace) -> int:
