@@ -1,12 +1,9 @@
-"""Entry point of the batch analytics job: AWS Glue 5.0 (PySpark 3.5), or Spark local mode.
+"""Entry point of the batch analytics job, AWS Glue 5.0 (PySpark 3.5), and of its local runs.
 
-In Glue the job arguments come from ``getResolvedOptions`` (``--JOB_NAME`` is present); locally the same
-names are parsed with argparse, e.g.::
-
-    python glue/batch_job.py --bucket .local/demo/bucket --sink none
-    python glue/batch_job.py --bucket .local/demo/bucket --sink bulk --opensearch_url http://127.0.0.1:9200
-
-Both build `BatchSettings` from the same strings and call `opsanalytics.batch.job.run`.
+In Glue, `main` reads the job arguments with ``getResolvedOptions`` and runs `execute` on a `GlueRuntime`
+(GlueContext, Job, the Glue job bookmark). ``opsanalytics batch`` (`opsanalytics.batch.local`) runs the same
+`execute` on Spark local mode, with the local state-file bookmark: the sinks, the run and its commit are this
+file's in both.
 
 Where the documents go in Glue (``--sink``; given, it wins):
 
@@ -21,14 +18,14 @@ Where the documents go in Glue (``--sink``; given, it wins):
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from opsanalytics.batch.job import BatchReport, run
+from opsanalytics.batch.inputs import Bookmark
+from opsanalytics.batch.job import BatchReport, PreparedRun, run
 from opsanalytics.batch.settings import BatchSettings, Sink
 from opsanalytics.batch.sinks import BulkSink, ConnectorSink, DocumentSink, NoSink, connector_available
 from opsanalytics.opensearch import BulkWriter, OpenSearchSettings, create_client
@@ -53,16 +50,6 @@ OPTIONAL: Final = (
 GLUE_OPTIONAL: Final = ("opensearch_auth",)
 """Glue-only: ``none`` or ``sigv4`` (default: sigv4 for an ``*.amazonaws.com`` endpoint, else none)."""
 CONNECTOR_JAR_NAME: Final = "opensearch-spark"
-
-
-def parse_local_arguments(argv: Sequence[str]) -> dict[str, str]:
-    """The Glue job arguments, parsed locally: ``--name value`` pairs, names as in Glue."""
-    parser = argparse.ArgumentParser(prog="batch_job.py", description=__doc__.split("\n\n")[0])
-    for name in REQUIRED:
-        parser.add_argument(f"--{name}", required=True)
-    for name in OPTIONAL:
-        parser.add_argument(f"--{name}", default="")
-    return {key: value for key, value in vars(parser.parse_args(list(argv))).items() if value}
 
 
 def glue_arguments(argv: Sequence[str]) -> dict[str, str] | None:
@@ -138,36 +125,57 @@ def glue_sink(
         client.close()
 
 
-def main_glue(args: dict[str, str], argv: Sequence[str]) -> BatchReport:
-    from glue_runtime import GlueRuntime
+class JobRuntime(Protocol):
+    """Where the job runs: its Spark session, the Glue bookmark when there is one, and the end of the job."""
 
-    settings = glue_settings(args, argv)
-    runtime = GlueRuntime(args)
+    spark: Any
+
+    def bookmark(self, settings: BatchSettings) -> Bookmark: ...
+
+    def commit(self) -> None: ...
+
+
+def execute(
+    settings: BatchSettings,
+    runtime: JobRuntime,
+    *,
+    args: Mapping[str, str],
+    env: Mapping[str, str],
+    prepared: PreparedRun | None = None,
+    progress: Callable[[str], None] = print,
+) -> BatchReport:
+    """One run: the sink `settings` name, `opsanalytics.batch.job.run`, and the job's commit when every document
+    was written (a Glue bookmark commits itself inside the run, after every output)."""
     bookmark = runtime.bookmark(settings) if settings.bookmark == "glue" else None
-    with glue_sink(runtime.spark, settings, args, os.environ) as sink:
-        report = run(runtime.spark, settings, bookmark=bookmark, sink=sink, progress=print)
-    print(report.summary())
-    if not report.ok:
-        raise SystemExit(f"{len(report.documents.failed)} documents were not written; the bookmark was not advanced")
-    if settings.bookmark != "glue":
+    with glue_sink(runtime.spark, settings, args, env) as sink:
+        report = run(runtime.spark, settings, bookmark=bookmark, sink=sink, progress=progress, prepared=prepared)
+    if report.ok and settings.bookmark != "glue":
         runtime.commit()
     return report
 
 
-def main_local(args: dict[str, str]) -> BatchReport:
-    from opsanalytics.batch.local import run_local_batch
+def main_glue(args: dict[str, str], argv: Sequence[str]) -> BatchReport:
+    from glue_runtime import GlueRuntime
 
-    settings = BatchSettings.from_job_arguments(args)
-    report = run_local_batch(settings)
+    settings = glue_settings(args, argv)
+    report = execute(settings, GlueRuntime(args), args=args, env=os.environ)
     print(report.summary())
+    if not report.ok:
+        raise SystemExit(f"{len(report.documents.failed)} documents were not written; the bookmark was not advanced")
     return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = glue_arguments(argv)
-    report = main_glue(args, argv) if args is not None else main_local(parse_local_arguments(argv))
-    return 0 if report.ok else 1
+    if args is None:
+        print(
+            "batch_job.py runs in AWS Glue (--JOB_NAME and the awsglue library); "
+            "locally run the same job with `opsanalytics batch --help`",
+            file=sys.stderr,
+        )
+        return 2
+    return 0 if main_glue(args, argv).ok else 1
 
 
 if __name__ == "__main__":

@@ -481,3 +481,43 @@ def test_connector_check_on_a_real_spark_classpath(spark: Any) -> None:
     from opsanalytics.batch.sinks import connector_available
 
     assert connector_available(spark) is False
+
+
+def test_the_glue_entry_point_runs_as_glue_runs_it(
+    spark: Any,
+    tmp_path: Path,
+    opensearch_url: str,
+    opensearch_client: OpenSearch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``glue/batch_job.py``'s `main` with Glue's arguments, its ``glue_runtime.py`` beside it and the Glue library
+    (``tests/support/glue_libs``, over this Spark): it resolves the arguments, initialises and commits the Job,
+    and writes through the sink the arguments name."""
+    from opsanalytics.batch.local import glue_entry_point
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.syspath_prepend(str(root / "tests" / "support" / "glue_libs"))
+    monkeypatch.syspath_prepend(str(root / "glue"))  # Glue ships glue_runtime.py with --extra-py-files
+    from awsglue.job import Job
+
+    bucket = build_bucket(tmp_path / "bucket")
+    names = IndexNames()
+    argv = [
+        "--JOB_NAME", "opsanalytics-batch",
+        "--bucket", str(bucket.root),
+        "--bookmark", "state-file",
+        "--opensearch_url", opensearch_url,
+        "--index_suffix", names.token,
+        "--extra-py-files", "s3://artifacts/glue/glue_runtime.py",
+    ]  # fmt: skip
+    try:
+        assert glue_entry_point().main(argv) == 0
+        (run,) = Job.runs
+        assert (run.name, run.commits) == ("opsanalytics-batch", 1)
+        assert _count(opensearch_client, names) > 0
+        assert (bucket.root / "_state" / "batch-bookmark.json").is_file()
+    finally:
+        Job.runs.clear()
+        existing = opensearch_client.indices.get(index=names.pattern, expand_wildcards="all")
+        if existing:
+            opensearch_client.indices.delete(index=",".join(sorted(existing)))

@@ -76,8 +76,14 @@ def test_glue_keeps_the_input_in_the_columnar_cache_unless_told(batch_job: Modul
     assert batch_job.glue_settings(resolved(argv), argv).keep == "cache"
     argv = glue_argv("--keep", "rows")
     assert batch_job.glue_settings(resolved(argv), argv).keep == "rows"
-    local = batch_job.parse_local_arguments(["--bucket", "/tmp/bucket", "--sink", "none"])
-    assert BatchSettings.from_job_arguments(local).keep == "rows"
+    assert BatchSettings.from_job_arguments({"bucket": "/tmp/bucket", "sink": "none"}).keep == "rows"  # local
+
+
+def test_outside_glue_the_script_points_at_the_local_command(
+    batch_job: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert batch_job.main(["--bucket", "/tmp/bucket", "--sink", "none"]) == 2
+    assert "opsanalytics batch" in capsys.readouterr().err
 
 
 def test_writing_to_opensearch_needs_an_endpoint(batch_job: ModuleType) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import threading
@@ -10,8 +11,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from opsanalytics.paths import project_root
 from opsanalytics.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -88,38 +91,65 @@ def _in_background(task: Callable[[], _T]) -> Future[_T]:
     return future
 
 
+class LocalRuntime:
+    """The `JobRuntime` of ``glue/batch_job.py`` on Spark local mode: no Glue bookmark (the state file is the
+    local one), nothing to commit."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+
+    def bookmark(self, settings: BatchSettings) -> Any:
+        raise SettingsError("the Glue job bookmark exists only in Glue; locally use --bookmark state-file or none")
+
+    def commit(self) -> None:
+        pass
+
+
+def glue_entry_point() -> ModuleType:
+    """``glue/batch_job.py`` of the checkout, the script Glue runs."""
+    path = project_root() / "glue" / "batch_job.py"
+    spec = importlib.util.spec_from_file_location("opsanalytics_glue_batch_job", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the Glue entry point {path}")
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
 def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = None) -> BatchReport:
-    """Run the batch job with the local adapters: state-file bookmark, BulkWriter sink (or none). The input
-    is listed and its gzip objects checked (`prepare`) while the Spark session starts."""
-    from opsanalytics.batch.job import prepare, run
-    from opsanalytics.batch.sinks import BulkSink, DocumentSink, NoSink
-    from opsanalytics.opensearch import BulkWriter, OpenSearchSettings, create_client
+    """Run the batch job through the Glue entry point (`execute`) on Spark local mode: the state-file bookmark,
+    the bulk writer (or no sink). The input is listed and its gzip objects checked (`prepare`) while the Spark
+    session starts."""
+    from opsanalytics.batch.job import prepare
 
     if settings.sink == "connector":
         raise SettingsError(
             "sink 'connector' needs the opensearch-spark connector jar, which only the Glue job is given; "
             "locally the documents go through the bulk writer (sink 'bulk')"
         )
+    entry_point = glue_entry_point()
     own_session = spark is None
     started = time.perf_counter()
     preparing = _in_background(lambda: prepare(settings, progress=_progress))
     session = spark or local_spark_session()
     startup = time.perf_counter() - started
-    client = None
     report: BatchReport | None = None
     try:
-        sink: DocumentSink = NoSink()
-        if settings.sink == "bulk" and settings.opensearch_url:
-            os_settings = OpenSearchSettings.for_url(settings.opensearch_url)
-            client = create_client(os_settings)
-            sink = BulkSink(BulkWriter.for_client(client))
-        report = run(session, settings, sink=sink, progress=_progress, prepared=preparing.result())
+        report = entry_point.execute(
+            settings,
+            LocalRuntime(session),
+            args={},
+            env=os.environ,
+            prepared=preparing.result(),
+            progress=_progress,
+        )
         # start-up ran beside plan and pre-scan: the stages overlap
         report.seconds = {"spark start-up": startup, **report.seconds}
         return report
     finally:
-        if client is not None:
-            client.close()
         if own_session:
             stopping = time.perf_counter()
             session.stop()
