@@ -16,6 +16,7 @@ import pytest
 from opensearchpy import AuthorizationException, OpenSearch
 
 from opsanalytics.alerting import read_outbox
+from opsanalytics.deploy import bootstrap
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.opensearch import BulkOperation, BulkWriter, OpenSearchSettings, create_client
 from opsanalytics.paths import project_root
@@ -59,15 +60,14 @@ def bootstrap_as(cluster: SecuredCluster, user: str, load_event: Callable[[str],
         "AdminArns": [ADMIN_ROLE, ADMIN_USER],
     }
     function = LocalFunction("opensearch_setup", environment={"OPENSEARCH_URL": cluster.url, "AWS_REGION": "us-east-1"})
-    module = function.module
-    original = module.create_client
-    module.create_client = lambda settings, **options: original(
+    original = bootstrap.create_client
+    bootstrap.create_client = lambda settings, **options: original(
         settings, http_auth=cluster.credentials(user), **options
     )
     try:
         response: dict[str, Any] = function.invoke(event)
     finally:
-        module.create_client = original
+        bootstrap.create_client = original
         function.close()
     return response
 
