@@ -15,6 +15,7 @@ import orjson
 import pytest
 from opensearchpy import OpenSearch
 
+from opsanalytics.assets import Assets
 from opsanalytics.local.samples import generate_sample_batches
 from opsanalytics.opensearch import (
     BulkOperation,
@@ -25,7 +26,7 @@ from opsanalytics.opensearch import (
     create_client,
     document_id,
 )
-from opsanalytics.opensearch.bootstrap import TEMPLATE_NAMES, assets_dir, has_ism_plugin
+from opsanalytics.opensearch.bootstrap import TEMPLATE_NAMES, has_ism_plugin
 from opsanalytics.transform.firehose import transform_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("index_templates")]
@@ -80,7 +81,7 @@ def test_index_templates_apply_idempotently_and_report_updates(opensearch_client
     assert set(apply_index_templates(opensearch_client, replicas=0).statuses().values()) == {"unchanged"}
 
     changed = tmp_path / "index-templates"
-    shutil.copytree(assets_dir() / "index-templates", changed)
+    shutil.copytree(Assets.checkout().index_templates, changed)
     batch = json.loads((changed / "metrics-batch.json").read_text())
     batch["_meta"]["description"] += " (changed)"
     (changed / "metrics-batch.json").write_text(json.dumps(batch))

@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 
+from opsanalytics.assets import Assets
 from opsanalytics.dashboards import render
 from opsanalytics.dashboards.saved_objects import (
     SEARCH_SOURCE_INDEX_REF,
     SavedObject,
     SavedObjectsError,
     check_saved_objects,
-    dashboards_dir,
     field_uses,
     index_pattern_fields,
-    load_index_templates,
     load_saved_objects,
+    mapped_templates,
     query_fields,
     templates_for,
     validate,
@@ -37,7 +37,7 @@ def by_id(objects: list[SavedObject]) -> dict[str, SavedObject]:
 
 
 def test_files_are_ndjson_of_saved_objects() -> None:
-    files = sorted(dashboards_dir().glob("*.ndjson"))
+    files = sorted(Assets.checkout().saved_objects.glob("*.ndjson"))
     assert [f.name for f in files] == ["10-index-patterns.ndjson", "20-visualizations.ndjson", "30-dashboards.ndjson"]
     for path in files:
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -114,7 +114,7 @@ def test_every_reference_resolves(objects: list[SavedObject]) -> None:
 
 
 def test_every_field_exists_in_the_index_templates(objects: list[SavedObject]) -> None:
-    templates = load_index_templates()
+    templates = mapped_templates()
     titles = {obj.id: obj.title for obj in objects if obj.type == "index-pattern"}
     checked = 0
     for obj in objects:
@@ -161,7 +161,7 @@ def _write(tmp_path: Path, objects: list[SavedObject], change: Any) -> Path:
 
 
 def _problems(tmp_path: Path, objects: list[SavedObject], change: Any) -> list[str]:
-    return validate(load_saved_objects(_write(tmp_path, objects, change)), load_index_templates())
+    return validate(load_saved_objects(_write(tmp_path, objects, change)), mapped_templates())
 
 
 def test_a_dangling_reference_is_reported(tmp_path: Path, objects: list[SavedObject]) -> None:

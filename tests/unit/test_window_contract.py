@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from opsanalytics.alerting import rules
-from opsanalytics.paths import project_root
+from opsanalytics.assets import Assets
 from opsanalytics.realtime import job, windows
 
 # Flink SQL type → the OpenSearch field types a document of that column may be mapped to
@@ -32,7 +32,7 @@ def test_the_flink_sinks_and_the_rules_use_the_tables() -> None:
 
 
 def test_the_index_template_maps_every_field_with_its_type() -> None:
-    template = json.loads((project_root() / "opensearch" / "index-templates" / "metrics-realtime.json").read_text())
+    template = json.loads((Assets.checkout().index_templates / "metrics-realtime.json").read_text())
     mapped = {name: spec["type"] for name, spec in template["template"]["mappings"]["properties"].items()}
     fields = dict(windows.WINDOW_FIELDS)
     assert set(mapped) == set(fields) - UNMAPPED

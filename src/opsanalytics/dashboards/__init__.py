@@ -1,4 +1,4 @@
-"""OpenSearch Dashboards: the saved objects of ``dashboards/`` and a local, self-contained rendering of them."""
+"""OpenSearch Dashboards: the saved objects of ``assets/saved-objects/`` and a local, self-contained rendering."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from opsanalytics.dashboards.saved_objects import (
     SavedObject,
     SavedObjectsError,
     check_saved_objects,
-    load_index_templates,
     load_saved_objects,
+    mapped_templates,
     validate,
 )
 
@@ -21,8 +21,8 @@ __all__ = [
     "SavedObject",
     "SavedObjectsError",
     "check_saved_objects",
-    "load_index_templates",
     "load_saved_objects",
+    "mapped_templates",
     "render_dashboard",
     "validate",
 ]

@@ -3,7 +3,7 @@
 `render_dashboard` runs the saved objects' index patterns, KQL filters and aggregations against OpenSearch
 (``PANELS`` names the saved object each panel mirrors; a unit test checks that they agree) and writes one
 self-contained page: inline CSS, charts as inline SVG drawn here, no scripts, no fonts or images to fetch, so
-it opens without network access. The sections follow the three dashboards of ``dashboards/``:
+it opens without network access. The sections follow the three dashboards of ``assets/saved-objects/``:
 
 - realtime: error rate and latency p95 per service over time (60 s windows, ``metrics-realtime-*``);
 - alerts: a timeline of the firing episodes and the current state of every alert (``alerts-*``);

@@ -1,6 +1,6 @@
-"""The OpenSearch Dashboards saved objects in ``dashboards/``: load them and check them against the index templates.
+"""The Dashboards saved objects (``assets/saved-objects/``): load them, check them against the index templates.
 
-The deploy imports every ``dashboards/*.ndjson`` file, in name order, with
+The deploy imports every ``assets/saved-objects/*.ndjson`` file, in name order, with
 ``POST _dashboards/api/saved_objects/_import?overwrite=true`` (index patterns first, then visualisations and
 saved searches, then the dashboards that reference them). `validate` is what the unit tests run; it reports:
 
@@ -9,7 +9,7 @@ saved searches, then the dashboards that reference them). `validate` is what the
   ``panelsJSON``) that parse, ids that are unique;
 - references that do not resolve: every ``indexRefName`` and ``panelRefName`` names a reference of its
   object, every reference names an object of the right type in the files, and no reference is left unused;
-- fields that the index templates (``opensearch/index-templates``) do not map, or map with a type the use does
+- fields that the index templates (``assets/index-templates``) do not map, or map with a type the use does
   not fit: the aggregations' fields (dates for date histograms, numbers for averages, aggregatable fields for
   terms), the fields of the KQL queries, the saved searches' columns and sort fields and the index patterns'
   time fields.
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from opsanalytics.paths import project_root
+from opsanalytics.assets import Assets
+from opsanalytics.opensearch.bootstrap import load_index_templates
 
 SEARCH_SOURCE_INDEX_REF: Final = "kibanaSavedObjectMeta.searchSourceJSON.index"
 NUMERIC_TYPES: Final = frozenset(
@@ -59,14 +60,6 @@ _KQL_FIELD: Final = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\s*:")
 
 class SavedObjectsError(ValueError):
     """The saved objects are not valid; the message lists every problem."""
-
-
-def dashboards_dir() -> Path:
-    return project_root() / "dashboards"
-
-
-def templates_dir() -> Path:
-    return project_root() / "opensearch" / "index-templates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +105,8 @@ class SavedObject:
 
 
 def load_saved_objects(directory: Path | None = None) -> list[SavedObject]:
-    """Every object of ``directory``'s ``*.ndjson`` files (default ``dashboards/``), files in name order."""
-    directory = directory or dashboards_dir()
+    """Every object of ``directory``'s ``*.ndjson`` files (default ``assets/saved-objects/``), files in name order."""
+    directory = directory or Assets.checkout().saved_objects
     objects: list[SavedObject] = []
     files = sorted(directory.glob("*.ndjson"))
     if not files:
@@ -166,21 +159,17 @@ class IndexTemplate:
     """field path → mapping type (objects flattened: ``dimensions.service``)"""
 
 
-def load_index_templates(directory: Path | None = None) -> list[IndexTemplate]:
-    """The index templates of ``opensearch/index-templates`` with their mapped fields."""
-    directory = directory or templates_dir()
-    templates = []
-    for path in sorted(directory.glob("*.json")):
-        body = json.loads(path.read_text(encoding="utf-8"))
-        mappings = body.get("template", {}).get("mappings", {})
-        templates.append(
-            IndexTemplate(
-                name=path.stem,
-                index_patterns=tuple(body.get("index_patterns", ())),
-                fields=_flatten(mappings.get("properties", {})),
-            )
+def mapped_templates(directory: Path | None = None) -> list[IndexTemplate]:
+    """The index templates the deploy applies (`opsanalytics.opensearch.bootstrap.load_index_templates`), each
+    with its mapped fields."""
+    return [
+        IndexTemplate(
+            name=name,
+            index_patterns=tuple(body.get("index_patterns", ())),
+            fields=_flatten(body.get("template", {}).get("mappings", {}).get("properties", {})),
         )
-    return templates
+        for name, body in sorted(load_index_templates(directory).items())
+    ]
 
 
 def templates_for(title: str, templates: Iterable[IndexTemplate]) -> list[IndexTemplate]:
@@ -359,7 +348,7 @@ def validate(objects: list[SavedObject], templates: list[IndexTemplate]) -> list
 def check_saved_objects(directory: Path | None = None, templates: Path | None = None) -> list[SavedObject]:
     """The saved objects, validated; `SavedObjectsError` lists every problem."""
     objects = load_saved_objects(directory)
-    problems = validate(objects, load_index_templates(templates))
+    problems = validate(objects, mapped_templates(templates))
     if problems:
         raise SavedObjectsError("invalid saved objects:\n  " + "\n  ".join(problems))
     return objects

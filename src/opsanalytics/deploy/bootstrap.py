@@ -1,7 +1,7 @@
 """The OpenSearchBootstrap custom resource: the OpenSearch assets the pipeline writes and reads with.
 
 Create and Update apply the index templates (``Replicas``), the retention ISM policy (``RetentionDays``;
-skipped when the cluster has no ISM plugin) and the Dashboards saved objects of ``dashboards/*.ndjson``, map
+skipped when the cluster has no ISM plugin) and the Dashboards saved objects of ``assets/saved-objects/*.ndjson``, map
 the pipeline's IAM roles to OpenSearch roles of their own (``RealtimeRoleArns``: the metrics function,
 ``BatchRoleArns``: the Glue job, ``ViewerArns``: people reading the dashboards; `PIPELINE_ROLES`), and
 add ``AdminArns`` to the mappings of all_access and security_manager (never removing what is mapped there).
@@ -12,8 +12,8 @@ Index templates and the policy are compared by content hash first and saved obje
 outlive the stack.
 
 The cluster is ``OPENSEARCH_URL`` from the function's environment, or the ``OpenSearchUrl`` resource property
-when given. The assets are where the caller says (`AssetPaths`): the function's package carries them built,
-`AssetPaths.locate` falls back to the checkout's folders when there are none.
+when given. The assets are where the caller says (`opsanalytics.assets.Assets`): the function's package carries them
+built, `Assets.locate` falls back to the checkout's when there are none.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any, Final
 
 from opensearchpy import AuthorizationException, NotFoundError, OpenSearch, RequestError
 
+from opsanalytics.assets import Assets
 from opsanalytics.deploy.custom_resource import MAX_TEXT, CustomResourceRequest, EventLog, Outcome, string_list
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, apply_ism_policy, create_client
-from opsanalytics.paths import project_root
 
 LOG: Final = logging.getLogger(__name__)
 DEFAULT_PHYSICAL_ID: Final = "opsanalytics-opensearch-bootstrap"
@@ -69,28 +69,6 @@ ROLE_PROPERTIES: Final = {
     "opsanalytics_batch": "BatchRoleArns",
     "opsanalytics_viewer": "ViewerArns",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class AssetPaths:
-    """Where the assets are; the caller knows (a function's package carries them built)."""
-
-    index_templates: Path
-    ism_policy: Path
-    dashboards: Path
-
-    @classmethod
-    def locate(cls, built: Path) -> AssetPaths:
-        """The assets a function's build copied to `built`, or the checkout's when there are none (run from the
-        repository)."""
-        if built.is_dir():
-            return cls(built / "index-templates", built / "ism-policies" / "retention.json", built / "dashboards")
-        root = project_root()
-        return cls(
-            root / "opensearch" / "index-templates",
-            root / "opensearch" / "ism-policies" / "retention.json",
-            root / "dashboards",
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,14 +219,14 @@ def refused(exc: AuthorizationException, setup_role_arn: str) -> RuntimeError:
     )
 
 
-def bootstrap(request: BootstrapRequest, assets: AssetPaths) -> dict[str, str]:
+def bootstrap(request: BootstrapRequest, assets: Assets) -> dict[str, str]:
     """Apply every asset; the summary per kind of asset (the custom resource's Data)."""
     client = create_client(request.settings)
     try:
         roles = map_pipeline_roles(client, request.role_arns, request.admin_arns)
         templates = apply_index_templates(client, request.replicas, directory=assets.index_templates)
         policy = apply_ism_policy(client, request.retention_days, path=assets.ism_policy)
-        exports = sorted(assets.dashboards.glob("*.ndjson")) if assets.dashboards.is_dir() else []
+        exports = sorted(assets.saved_objects.glob("*.ndjson")) if assets.saved_objects.is_dir() else []
         # uncompressed: whether Dashboards' import takes a gzip-encoded multipart body is not documented
         imported = import_dashboards(create_client(request.settings, http_compress=False), exports)
     except AuthorizationException as exc:
@@ -262,9 +240,7 @@ def bootstrap(request: BootstrapRequest, assets: AssetPaths) -> dict[str, str]:
     return {key: value[:MAX_TEXT] for key, value in data.items()}
 
 
-def handle(
-    request: CustomResourceRequest, *, assets: AssetPaths, env: Mapping[str, str], log: EventLog = LOG
-) -> Outcome:
+def handle(request: CustomResourceRequest, *, assets: Assets, env: Mapping[str, str], log: EventLog = LOG) -> Outcome:
     """Create and Update: every asset applied, the summary per kind as ``Data``. Delete: nothing, indices and
     dashboards outlive the stack. `env` is the function's environment (the cluster's URL and region)."""
     if request.request_type == "Delete":

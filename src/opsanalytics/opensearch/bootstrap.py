@@ -1,6 +1,6 @@
 """Apply the versioned OpenSearch assets (index templates, the retention ISM policy) idempotently.
 
-The files live in ``opensearch/`` at the repository root. They leave out what differs per deployment: the
+The files live in ``assets/`` (`opsanalytics.assets`). They leave out what differs per deployment: the
 applier sets ``number_of_replicas`` (0 on a single local node, 1 or more on a multi-AZ domain) and the
 retention in days. Each applied body carries a hash of its rendered content, so a second run compares
 hashes, sends nothing and reports ``unchanged``.
@@ -18,7 +18,7 @@ from typing import Any, Final, Literal
 import orjson
 from opensearchpy import NotFoundError, OpenSearch
 
-from opsanalytics.paths import project_root
+from opsanalytics.assets import Assets
 
 TEMPLATE_NAMES: Final = ("events", "metrics-realtime", "metrics-batch", "log-insights", "alerts")
 RETENTION_POLICY_ID: Final = "opsanalytics-retention"
@@ -57,18 +57,13 @@ class BootstrapReport:
         return "\n".join(str(change) for change in self.changes)
 
 
-def assets_dir() -> Path:
-    """``opensearch/`` of the checkout (``OPSANALYTICS_HOME`` overrides the checkout)."""
-    return project_root() / "opensearch"
-
-
 def _content_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def load_index_templates(directory: Path | None = None) -> dict[str, dict[str, Any]]:
     """The index template bodies by name, from ``<directory>/<name>.json`` (default the checkout's)."""
-    directory = directory or assets_dir() / "index-templates"
+    directory = directory or Assets.checkout().index_templates
     return {name: orjson.loads((directory / f"{name}.json").read_bytes()) for name in TEMPLATE_NAMES}
 
 
@@ -162,7 +157,7 @@ def apply_ism_policy(
     A changed policy applies to indices created afterwards (``ism_template``); indices already managed keep
     the policy version they started with, as ISM does.
     """
-    body = orjson.loads((path or assets_dir() / "ism-policies" / "retention.json").read_bytes())
+    body = orjson.loads((path or Assets.checkout().ism_policy).read_bytes())
     rendered = render_ism_policy(body, retention_days)
     if not has_ism_plugin(client):
         return BootstrapReport(
