@@ -111,7 +111,11 @@ def main() -> None:
 
     url = os.environ.get("OPENSEARCH_URL") if args.opensearch else None
     settings = BatchSettings(
-        bucket=str(bucket), full=True, sink="bulk" if url else "none", opensearch_url=url, index_suffix="bench"
+        bucket=str(bucket.resolve()),
+        full=True,
+        sink="bulk" if url else "none",
+        opensearch_url=url,
+        index_suffix="bench",
     )
     load_before = os.getloadavg()
     with PeakRss() as rss:

@@ -94,7 +94,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as overflow_dir:
         function = LocalFunction(
             "log_transformer",
-            environment={"OVERFLOW_BUCKET": overflow_dir, "POWERTOOLS_LOG_LEVEL": "WARNING"},
+            environment={"OVERFLOW_LOCATION": overflow_dir, "POWERTOOLS_LOG_LEVEL": "WARNING"},
         )
         for label, build in WORKLOADS.items():
             records = build()

@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
-from opsanalytics.batch.inputs import Bookmark
 from opsanalytics.batch.job import BatchReport, PreparedRun, run
 from opsanalytics.batch.settings import BatchSettings, Sink
-from opsanalytics.batch.sinks import BulkSink, ConnectorSink, DocumentSink, NoSink, connector_available
+from opsanalytics.batch.sinks import BulkSink, ConnectorSink, NoSink, connector_available
 from opsanalytics.opensearch import BulkWriter, OpenSearchSettings, create_client
+from opsanalytics.ports import Bookmark, DocumentSink
 from opsanalytics.settings import SettingsError
 
 REQUIRED: Final = ("bucket",)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from opsanalytics.batch.inputs import InputFile
 from opsanalytics.batch.settings import BatchSettings
+from opsanalytics.ports import StoredObject
 
 EVENTS_SOURCE_CTX: Final = "events_source"
 FILE_COLUMN: Final = "source_object"
@@ -49,7 +49,7 @@ class GlueJobBookmark:
         self.runtime = runtime
         self.settings = settings
 
-    def new_files(self, files: Sequence[InputFile]) -> list[InputFile]:
+    def new_files(self, files: Sequence[StoredObject]) -> list[StoredObject]:
         frame = self.runtime.glue_context.create_dynamic_frame.from_options(
             connection_type="s3",
             connection_options={
@@ -67,5 +67,5 @@ class GlueJobBookmark:
         seen = {row[FILE_COLUMN] for row in frame_df.select(FILE_COLUMN).distinct().collect()}
         return [item for item in files if item.uri in seen]
 
-    def commit(self, files: Sequence[InputFile], corrupt: Iterable[str]) -> None:
+    def commit(self, files: Sequence[StoredObject], corrupt: Iterable[str]) -> None:
         self.runtime.commit()

@@ -14,13 +14,13 @@ from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, e
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from opsanalytics.settings import TransformerSettings
-from opsanalytics.storage import object_sink_for
+from opsanalytics.storage import object_store
 from opsanalytics.transform.firehose import transform_batch
 
 logger = Logger()
 metrics = Metrics(namespace="OpsAnalytics")
 settings = TransformerSettings.from_env()
-overflow_sink = object_sink_for(settings.overflow_location)
+overflow_sink = object_store(settings.overflow_location) if settings.overflow_location else None
 
 
 @metrics.log_metrics

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opsanalytics.storage import ObjectLocation
 
 
 class SettingsError(ValueError):
@@ -21,15 +25,18 @@ def _prefix(value: str, name: str) -> str:
 class TransformerSettings:
     """Settings of the Firehose log transformer."""
 
-    overflow_location: str | None
-    """Where records that do not fit in the Firehose response go: the archive bucket (name or s3://)
-    or, locally, a directory. Empty: such records are answered ProcessingFailed (error prefix)."""
+    overflow_location: ObjectLocation | None
+    """Where records that do not fit in the Firehose response go (``OVERFLOW_LOCATION``): the archive bucket,
+    ``s3://<bucket>``, or locally a directory. Unset: such records are answered ProcessingFailed (error prefix)."""
     events_prefix: str = "events/"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TransformerSettings:
+        from opsanalytics.storage import ObjectLocation
+
         env = os.environ if env is None else env
+        overflow = env.get("OVERFLOW_LOCATION", "").strip()
         return cls(
-            overflow_location=env.get("OVERFLOW_BUCKET") or None,
+            overflow_location=ObjectLocation.parse(overflow, "OVERFLOW_LOCATION") if overflow else None,
             events_prefix=_prefix(env.get("EVENTS_PREFIX", "events/"), "EVENTS_PREFIX"),
         )

@@ -23,19 +23,20 @@ import orjson
 import pytest
 from opensearchpy import OpenSearch
 
-from opsanalytics.batch.inputs import DirectoryInventory
+from opsanalytics.batch.inputs import list_inputs
 from opsanalytics.batch.job import BatchReport, run
 from opsanalytics.batch.local import local_spark_session, run_local_batch
 from opsanalytics.batch.reconcile import batch_minute_counts, iter_archive_events, reconcile, reference_minute_counts
 from opsanalytics.batch.settings import BatchSettings
 from opsanalytics.batch.signatures import normalise_message, signature_id
-from opsanalytics.batch.sinks import SinkResult
 from opsanalytics.batch.slo import SloCounts, load_slo_config, slo_report
 from opsanalytics.local.samples import Incident, generate_sample_batches
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.opensearch.bulk import BulkOperation
 from opsanalytics.paths import project_root
+from opsanalytics.ports import SinkResult
 from opsanalytics.realtime.windows import percentile
+from opsanalytics.storage import DirectoryStore
 from opsanalytics.timestamps import iso_utc
 from opsanalytics.transform.firehose import transform_record
 from tests.integration.conftest import IndexNames
@@ -104,8 +105,8 @@ def build_bucket(root: Path) -> Bucket:
 
 
 def archive_events(root: Path) -> list[LogEvent]:
-    inventory = DirectoryInventory(root)
-    return list(iter_archive_events(inventory, inventory.list_files("events/")))
+    inventory = DirectoryStore(root)
+    return list(iter_archive_events(inventory, list_inputs(inventory, "events/")))
 
 
 # ---- independent reference computations -------------------------------------------------------------
@@ -355,9 +356,9 @@ def test_corrupt_inputs_are_reported_and_do_not_stop_the_job(job: JobRun) -> Non
 
 
 def test_reconcile_minute_counts_with_the_realtime_reference(job: JobRun, spark: Any) -> None:
-    inventory = DirectoryInventory(job.bucket.root)
+    inventory = DirectoryStore(job.bucket.root)
     start, end = START_MS + 5 * 60_000, START_MS + 20 * 60_000  # across midnight
-    batch = batch_minute_counts(spark, inventory, inventory.list_files("events/"), start, end)
+    batch = batch_minute_counts(spark, inventory, list_inputs(inventory, "events/"), start, end)
     realtime = reference_minute_counts(job.events, start, end)
     assert len(realtime) >= 15 * 5
     assert reconcile(batch, realtime) == []

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from opsanalytics.batch.inputs import (
-    DirectoryInventory,
-    InputFile,
     NoBookmark,
     StateFileBookmark,
     days_touched,
     find_corrupt_files,
     gzip_problem,
+    list_inputs,
     plan_run,
 )
 from opsanalytics.batch.settings import BatchSettings, parse_time
@@ -31,7 +30,9 @@ from opsanalytics.batch.slo import (
     slo_report,
 )
 from opsanalytics.paths import project_root
+from opsanalytics.ports import StoredObject
 from opsanalytics.settings import SettingsError
+from opsanalytics.storage import DirectoryStore
 
 
 @pytest.mark.parametrize(
@@ -121,19 +122,21 @@ def test_settings_from_job_arguments() -> None:
     assert settings.range_days() == [date(2026, 1, 1)]
     assert settings.uri("curated/rollups/") == "s3://archive/curated/rollups/"
     with pytest.raises(SettingsError, match="--from and --to"):
-        BatchSettings.from_job_arguments({"bucket": "b", "from": "2026-01-01", "sink": "none"})
+        BatchSettings.from_job_arguments({"bucket": "s3://b", "from": "2026-01-01", "sink": "none"})
+    with pytest.raises(SettingsError, match=r"s3://<bucket> or a directory"):
+        BatchSettings.from_job_arguments({"bucket": "archive", "sink": "none"})  # a name alone: which one?
     with pytest.raises(SettingsError, match="OpenSearch URL"):
-        BatchSettings.from_job_arguments({"bucket": "b"})
+        BatchSettings.from_job_arguments({"bucket": "s3://b"})
     with pytest.raises(SettingsError, match="true or false"):
-        BatchSettings.from_job_arguments({"bucket": "b", "sink": "none", "full": "maybe"})
+        BatchSettings.from_job_arguments({"bucket": "s3://b", "sink": "none", "full": "maybe"})
     with pytest.raises(SettingsError, match="--sink must be one of"):
         BatchSettings.from_job_arguments({"bucket": "b", "sink": "kafka"})
     with pytest.raises(SettingsError, match="ISO-8601"):
         parse_time("yesterday")
 
 
-def _file(key: str) -> InputFile:
-    return InputFile(key, f"file:///b/{key}", 10, 1)
+def _file(key: str) -> StoredObject:
+    return StoredObject(key, f"file:///b/{key}", 10, 1)
 
 
 def test_plan_reads_the_previous_days_last_hour() -> None:
@@ -156,21 +159,21 @@ def test_plan_reads_the_previous_days_last_hour() -> None:
 
 
 def test_state_file_bookmark(tmp_path: Path) -> None:
-    inventory = DirectoryInventory(tmp_path)
+    inventory = DirectoryStore(tmp_path)
     folder = tmp_path / "events" / "dt=2026-01-01" / "hour=10"
     folder.mkdir(parents=True)
     (folder / "a.gz").write_bytes(gzip.compress(b'{"x":1}\n'))
     (folder / "b.ndjson").write_bytes(b'{"x":1}\n')
     settings = BatchSettings(bucket=str(tmp_path), sink="none")
     bookmark = StateFileBookmark(inventory)
-    files = inventory.list_files("events/")
+    files = list_inputs(inventory, "events/")
     assert [f.uri for f in files] == [f"file://{folder}/a.gz", f"file://{folder}/b.ndjson"]
     plan = plan_run(settings, files, bookmark)
     assert plan.days == [date(2026, 1, 1)]
     bookmark.commit(plan.new_files, [])
-    assert plan_run(settings, inventory.list_files("events/"), bookmark).empty
+    assert plan_run(settings, list_inputs(inventory, "events/"), bookmark).empty
     (folder / "b.ndjson").write_bytes(b'{"x":1}\n{"x":2}\n')  # changed: new again
-    assert [f.key for f in bookmark.new_files(inventory.list_files("events/"))] == [
+    assert [f.key for f in bookmark.new_files(list_inputs(inventory, "events/"))] == [
         "events/dt=2026-01-01/hour=10/b.ndjson"
     ]
 
@@ -184,6 +187,6 @@ def test_gzip_problems_are_found(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "good.gz").write_bytes(body)
     (folder / "bad.gz").write_bytes(body[:-4])
-    inventory = DirectoryInventory(tmp_path)
-    found = find_corrupt_files(inventory, inventory.list_files("events/"))
+    inventory = DirectoryStore(tmp_path)
+    found = find_corrupt_files(inventory, list_inputs(inventory, "events/"))
     assert [c.uri for c in found] == [f"file://{folder}/bad.gz"]

@@ -11,7 +11,7 @@ import pytest
 
 from opsanalytics.logevents.cloudwatch import control_message_payload
 from opsanalytics.logevents.model import REQUIRED_LOG_EVENT_FIELDS
-from opsanalytics.storage import DirectoryObjectSink
+from opsanalytics.storage import DirectoryStore
 from opsanalytics.transform.firehose import (
     RESPONSE_LIMIT_BYTES,
     fit_response,
@@ -67,7 +67,7 @@ def incompressible_payload(seed: int, events: int = 40, size: int = 4000) -> byt
 
 def test_response_stays_within_the_limit_and_overflow_goes_to_the_sink(tmp_path: Path) -> None:
     payloads = [incompressible_payload(i) for i in range(30)]  # ~30 x 330 KB of NDJSON, ~13 MB base64
-    batch = transform_batch(firehose_records(payloads), sink=DirectoryObjectSink(tmp_path))
+    batch = transform_batch(firehose_records(payloads), sink=DirectoryStore(tmp_path))
     assert response_size(batch.response) <= RESPONSE_LIMIT_BYTES
     assert batch.response_bytes == response_size(batch.response)
     results = [e["result"] for e in batch.response["records"]]
@@ -76,7 +76,7 @@ def test_response_stays_within_the_limit_and_overflow_goes_to_the_sink(tmp_path:
     assert overflowed and all(o.result == "Dropped" for o in overflowed)
     stored = sorted(tmp_path.rglob("overflow-*.ndjson"))
     assert len(stored) == 1  # one object per partition, not one per record
-    assert {o.overflow_uri for o in overflowed} == {p.resolve().as_uri() for p in stored}
+    assert {o.overflow_uri for o in overflowed} == {f"file://{p.resolve()}" for p in stored}
     assert all("/events/dt=2026-01-01/hour=10/" in p.as_posix() for p in stored)
     # every log event is either in the response or in an out-of-band object, once
     in_response = sum(len(decode_ok(e)) for e in batch.response["records"] if e["result"] == "Ok")
@@ -86,7 +86,7 @@ def test_response_stays_within_the_limit_and_overflow_goes_to_the_sink(tmp_path:
 
 def test_overflow_is_idempotent_on_retry(tmp_path: Path) -> None:
     records = firehose_records([incompressible_payload(i) for i in range(30)])
-    sink = DirectoryObjectSink(tmp_path)
+    sink = DirectoryStore(tmp_path)
     transform_batch(records, sink=sink)
     first = {p: p.read_bytes() for p in tmp_path.rglob("*.ndjson")}
     transform_batch(records, sink=sink)
@@ -116,7 +116,7 @@ def test_any_limit_is_respected_exactly(limit: int, tmp_path: Path) -> None:
     outcomes = [
         transform_record(f"r{i}", firehose_records([incompressible_payload(i, 5, 500)])[0][1]) for i in range(20)
     ]
-    batch = fit_response(outcomes, limit=limit, sink=DirectoryObjectSink(tmp_path))
+    batch = fit_response(outcomes, limit=limit, sink=DirectoryStore(tmp_path))
     assert response_size(batch.response) <= max(limit, batch.response_bytes)
     assert response_size(batch.response) == batch.response_bytes
 
@@ -125,7 +125,7 @@ def test_any_limit_is_respected_exactly(limit: int, tmp_path: Path) -> None:
 def test_response_size_is_exact_for_record_ids_that_need_escaping(record_id: str, tmp_path: Path) -> None:
     data = firehose_records([cloudwatch_record(["x"]), b"junk"])
     outcomes = [transform_record(f"{record_id}{i}", d) for i, (_, d) in enumerate(data)]
-    batch = fit_response(outcomes, sink=DirectoryObjectSink(tmp_path))
+    batch = fit_response(outcomes, sink=DirectoryStore(tmp_path))
     assert batch.response_bytes == response_size(batch.response)
 
 

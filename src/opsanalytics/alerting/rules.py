@@ -31,6 +31,7 @@ from typing import Any, Final, Literal, get_args
 import yaml
 
 from opsanalytics.realtime.windows import NUMERIC_FIELDS
+from opsanalytics.storage import S3Store
 
 RULES_SCHEMA_VERSION: Final = 1
 DEFAULT_COOLDOWN_MINUTES: Final = 60.0
@@ -347,11 +348,9 @@ def load_rules(location: str, s3_client: Any = None) -> RuleSet:
         bucket, _, key = location[5:].partition("/")
         if not bucket or not key:
             raise AlertRuleError(location, ["ALERT_RULES must be s3://bucket/key or a file path"])
-        if s3_client is None:
-            import boto3
-
-            s3_client = boto3.client("s3")
-        body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = S3Store(bucket, s3_client).get_object(key)
+        if body is None:
+            raise AlertRuleError(location, ["no such object: upload the rule file, or point ALERT_RULES at it"])
         return parse_rules(body.decode("utf-8"), location)
     path = Path(location)
     try:

@@ -9,132 +9,32 @@ day's ``hour=23`` partition; reading a day therefore reads that partition too an
 from __future__ import annotations
 
 import gzip
-import re
 import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import Any, BinaryIO, Final, Protocol
+from typing import Any, BinaryIO, Final
 
 import orjson
 
 from opsanalytics.batch.settings import STATE_KEY, BatchSettings
-from opsanalytics.storage import DirectoryObjectSink
+from opsanalytics.ports import Bookmark, ObjectStore, StoredObject
+from opsanalytics.storage import object_store
 
 INPUT_SUFFIXES: Final = (".gz", ".ndjson")
 BOOKMARK_VERSION: Final = 1
-_PARTITION = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
 _CHUNK: Final = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class InputFile:
-    """One object of the archive; ``size`` and ``mtime`` identify its version for the bookmark."""
-
-    key: str
-    uri: str
-    size: int
-    mtime: int
-    """modification time: nanoseconds (directory) or epoch milliseconds (S3 LastModified)"""
-
-    @property
-    def partition(self) -> tuple[date, int] | None:
-        match = _PARTITION.search(self.key)
-        if match is None:
-            return None
-        return date.fromisoformat(match.group(1)), int(match.group(2))
-
-    @property
-    def compressed(self) -> bool:
-        return self.key.endswith(".gz")
+def inventory_for(settings: BatchSettings) -> ObjectStore:
+    """The bucket `settings` names, through the object store adapter of its location."""
+    return object_store(settings.location)
 
 
-class Inventory(Protocol):
-    """Lists and opens the objects of the bucket (S3 in AWS, a directory locally)."""
-
-    def list_files(self, prefix: str) -> list[InputFile]: ...
-
-    def open(self, item: InputFile) -> BinaryIO: ...
-
-    def get_object(self, key: str) -> bytes | None: ...
-
-    def put_object(self, key: str, body: bytes) -> str: ...
-
-
-class DirectoryInventory:
-    """A local directory laid out like the bucket."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-        self._sink = DirectoryObjectSink(self.root)
-
-    def list_files(self, prefix: str) -> list[InputFile]:
-        base = self.root / prefix
-        if not base.is_dir():
-            return []
-        files = []
-        for path in base.rglob("*"):
-            if path.name.startswith(".") or not path.name.endswith(INPUT_SUFFIXES) or not path.is_file():
-                continue
-            stat = path.stat()
-            key = path.relative_to(self.root).as_posix()
-            # plain file: URIs: Hadoop paths take "=" literally, percent-encoding it would name another file
-            files.append(InputFile(key, f"file://{path}", stat.st_size, stat.st_mtime_ns))
-        return sorted(files, key=lambda f: f.key)
-
-    def open(self, item: InputFile) -> BinaryIO:
-        return (self.root / item.key).open("rb")
-
-    def get_object(self, key: str) -> bytes | None:
-        path = self.root / key
-        return path.read_bytes() if path.is_file() else None
-
-    def put_object(self, key: str, body: bytes) -> str:
-        return self._sink.put_object(key, body)
-
-
-class S3Inventory:
-    """An S3 bucket (boto3 is imported here only)."""
-
-    def __init__(self, bucket: str, client: Any = None) -> None:
-        if client is None:
-            import boto3
-
-            client = boto3.client("s3")
-        self.bucket = bucket
-        self._client = client
-
-    def list_files(self, prefix: str) -> list[InputFile]:
-        files = []
-        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                key = str(obj["Key"])
-                if key.endswith(INPUT_SUFFIXES):
-                    mtime = int(obj["LastModified"].timestamp() * 1000)
-                    files.append(InputFile(key, f"s3://{self.bucket}/{key}", int(obj["Size"]), mtime))
-        return sorted(files, key=lambda f: f.key)
-
-    def open(self, item: InputFile) -> BinaryIO:
-        body: BinaryIO = self._client.get_object(Bucket=self.bucket, Key=item.key)["Body"]
-        return body
-
-    def get_object(self, key: str) -> bytes | None:
-        try:
-            return bytes(self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        except self._client.exceptions.NoSuchKey:
-            return None
-
-    def put_object(self, key: str, body: bytes) -> str:
-        self._client.put_object(Bucket=self.bucket, Key=key, Body=body)
-        return f"s3://{self.bucket}/{key}"
-
-
-def inventory_for(settings: BatchSettings) -> Inventory:
-    if settings.is_s3:
-        return S3Inventory(settings.bucket[5:].split("/", 1)[0])
-    return DirectoryInventory(Path(settings.bucket))
+def list_inputs(inventory: ObjectStore, prefix: str) -> list[StoredObject]:
+    """The archive objects a run may read under `prefix` (gzip from Firehose, NDJSON written out of band)."""
+    return inventory.list_files(prefix, INPUT_SUFFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +54,10 @@ def gzip_problem(stream: BinaryIO) -> str | None:
     return None
 
 
-def find_corrupt_files(inventory: Inventory, files: Sequence[InputFile], workers: int = 4) -> list[CorruptFile]:
+def find_corrupt_files(inventory: ObjectStore, files: Sequence[StoredObject], workers: int = 4) -> list[CorruptFile]:
     """Gzip objects that cannot be decompressed to the end (zlib releases the GIL: threads scale)."""
 
-    def check(item: InputFile) -> CorruptFile | None:
+    def check(item: StoredObject) -> CorruptFile | None:
         with inventory.open(item) as stream:
             problem = gzip_problem(stream)
         return None if problem is None else CorruptFile(item.uri, problem)
@@ -167,19 +67,11 @@ def find_corrupt_files(inventory: Inventory, files: Sequence[InputFile], workers
         return [found for found in pool.map(check, compressed) if found is not None]
 
 
-class Bookmark(Protocol):
-    """Which input files earlier runs processed. ``commit`` runs only after every output is written."""
-
-    def new_files(self, files: Sequence[InputFile]) -> list[InputFile]: ...
-
-    def commit(self, files: Sequence[InputFile], corrupt: Iterable[str]) -> None: ...
-
-
 class StateFileBookmark:
     """The local counterpart of Glue job bookmarks: ``<bucket>/_state/batch-bookmark.json`` lists each
     processed file with its size and modification time; a file that changed counts as new again."""
 
-    def __init__(self, inventory: Inventory, key: str = STATE_KEY) -> None:
+    def __init__(self, inventory: ObjectStore, key: str = STATE_KEY) -> None:
         self.inventory = inventory
         self.key = key
 
@@ -193,7 +85,7 @@ class StateFileBookmark:
         files: dict[str, dict[str, Any]] = state["files"]
         return files
 
-    def new_files(self, files: Sequence[InputFile]) -> list[InputFile]:
+    def new_files(self, files: Sequence[StoredObject]) -> list[StoredObject]:
         seen = self.load()
         return [
             f
@@ -201,7 +93,7 @@ class StateFileBookmark:
             if (entry := seen.get(f.key)) is None or (entry["size"], entry["mtime"]) != (f.size, f.mtime)
         ]
 
-    def commit(self, files: Sequence[InputFile], corrupt: Iterable[str]) -> None:
+    def commit(self, files: Sequence[StoredObject], corrupt: Iterable[str]) -> None:
         state = self.load()
         bad = set(corrupt)
         for item in files:
@@ -217,10 +109,10 @@ class StateFileBookmark:
 class NoBookmark:
     """Every file is new; nothing is remembered."""
 
-    def new_files(self, files: Sequence[InputFile]) -> list[InputFile]:
+    def new_files(self, files: Sequence[StoredObject]) -> list[StoredObject]:
         return list(files)
 
-    def commit(self, files: Sequence[InputFile], corrupt: Iterable[str]) -> None:
+    def commit(self, files: Sequence[StoredObject], corrupt: Iterable[str]) -> None:
         return None
 
 
@@ -229,16 +121,16 @@ class BatchPlan:
     """The days a run recomputes and the files it reads for them."""
 
     days: list[date]
-    files: list[InputFile]
-    new_files: list[InputFile]
-    unpartitioned: list[InputFile] = field(default_factory=list)
+    files: list[StoredObject]
+    new_files: list[StoredObject]
+    unpartitioned: list[StoredObject] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not self.days
 
 
-def days_touched(files: Iterable[InputFile]) -> set[date]:
+def days_touched(files: Iterable[StoredObject]) -> set[date]:
     """Days whose events the files may hold: their partition's day, and the next for ``hour=23``."""
     days: set[date] = set()
     for item in files:
@@ -252,13 +144,13 @@ def days_touched(files: Iterable[InputFile]) -> set[date]:
     return days
 
 
-def files_for_days(files: Iterable[InputFile], days: Iterable[date]) -> list[InputFile]:
+def files_for_days(files: Iterable[StoredObject], days: Iterable[date]) -> list[StoredObject]:
     """Every file that may hold events of ``days`` (see `days_touched`)."""
     wanted = set(days)
     return [item for item in files if days_touched([item]) & wanted]
 
 
-def plan_run(settings: BatchSettings, all_files: Sequence[InputFile], bookmark: Bookmark) -> BatchPlan:
+def plan_run(settings: BatchSettings, all_files: Sequence[StoredObject], bookmark: Bookmark) -> BatchPlan:
     """Which days to recompute: the range's days, every day (``full``), or the days new files touch."""
     unpartitioned = [item for item in all_files if item.partition is None]
     partitioned = [item for item in all_files if item.partition is not None]

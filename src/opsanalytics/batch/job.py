@@ -28,20 +28,19 @@ from pyspark.util import inheritable_thread_target
 from opsanalytics.batch import transforms as tx
 from opsanalytics.batch.inputs import (
     BatchPlan,
-    Bookmark,
     CorruptFile,
-    InputFile,
-    Inventory,
     NoBookmark,
     StateFileBookmark,
     find_corrupt_files,
     inventory_for,
+    list_inputs,
     plan_run,
 )
 from opsanalytics.batch.settings import BatchSettings, Keep
-from opsanalytics.batch.sinks import DocumentSink, NoSink, SinkResult
+from opsanalytics.batch.sinks import NoSink
 from opsanalytics.batch.slo import SloConfig, SloCounts, load_slo_config, slo_report
 from opsanalytics.opensearch.bulk import BulkOperation, document_id
+from opsanalytics.ports import Bookmark, DocumentSink, ObjectStore, SinkResult, StoredObject
 from opsanalytics.timestamps import iso_utc
 
 INSIGHTS_SCHEMA_VERSION: Final = 1
@@ -233,7 +232,7 @@ def lambda_operations(rows: Iterable[dict[str, Any]], suffix: str) -> list[BulkO
     return operations
 
 
-def _default_bookmark(settings: BatchSettings, inventory: Inventory) -> Bookmark:
+def _default_bookmark(settings: BatchSettings, inventory: ObjectStore) -> Bookmark:
     if settings.bookmark == "state-file":
         return StateFileBookmark(inventory)
     if settings.bookmark == "none":
@@ -247,14 +246,14 @@ class PreparedRun:
 
     bookmark: Bookmark
     plan: BatchPlan
-    readable: list[InputFile]
+    readable: list[StoredObject]
     report: BatchReport
 
 
 def prepare(
     settings: BatchSettings,
     *,
-    inventory: Inventory | None = None,
+    inventory: ObjectStore | None = None,
     bookmark: Bookmark | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PreparedRun:
@@ -264,7 +263,7 @@ def prepare(
     bookmark = bookmark or _default_bookmark(settings, inventory)
     report = BatchReport(bucket=settings.bucket)
     started = time.perf_counter()
-    files = inventory.list_files(settings.events_prefix)
+    files = list_inputs(inventory, settings.events_prefix)
     plan: BatchPlan = plan_run(settings, files, bookmark)
     report.files_listed, report.files_new = len(files), len(plan.new_files)
     report.days = [day.isoformat() for day in plan.days]
@@ -288,7 +287,7 @@ def run(
     spark: SparkSession,
     settings: BatchSettings,
     *,
-    inventory: Inventory | None = None,
+    inventory: ObjectStore | None = None,
     bookmark: Bookmark | None = None,
     sink: DocumentSink | None = None,
     progress: Callable[[str], None] | None = None,

@@ -168,7 +168,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
     if slo_config is None and DEFAULT_SLO_CONFIG.is_file():
         slo_config = DEFAULT_SLO_CONFIG
     return BatchSettings(
-        bucket=str(args.bucket),
+        bucket=str(args.bucket.resolve()),
         from_time=parse_time(args.from_time) if args.from_time else None,
         to_time=parse_time(args.to_time) if args.to_time else None,
         full=args.full,

@@ -19,9 +19,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from opsanalytics.batch import transforms as tx
-from opsanalytics.batch.inputs import InputFile, Inventory, days_touched, files_for_days, find_corrupt_files
+from opsanalytics.batch.inputs import days_touched, files_for_days, find_corrupt_files
 from opsanalytics.batch.job import configure, read_events
 from opsanalytics.logevents.model import LogEvent
+from opsanalytics.ports import ObjectStore, StoredObject
 from opsanalytics.realtime.windows import compute_windows
 from opsanalytics.timestamps import iso_utc
 
@@ -36,7 +37,7 @@ class Mismatch:
     realtime: Counts | None
 
 
-def iter_archive_events(inventory: Inventory, files: Sequence[InputFile]) -> Iterator[LogEvent]:
+def iter_archive_events(inventory: ObjectStore, files: Sequence[StoredObject]) -> Iterator[LogEvent]:
     """Every well-formed event of ``files`` in pure Python, with the batch job's rules: an unreadable gzip
     object is skipped whole, an unparsable line or one without the key fields is skipped."""
     for item in files:
@@ -65,7 +66,7 @@ def reference_minute_counts(events: Iterable[LogEvent], start_ms: int, end_ms: i
 
 
 def batch_minute_counts(
-    spark: SparkSession, inventory: Inventory, files: Sequence[InputFile], start_ms: int, end_ms: int
+    spark: SparkSession, inventory: ObjectStore, files: Sequence[StoredObject], start_ms: int, end_ms: int
 ) -> dict[MinuteKey, Counts]:
     """The batch path's per-minute counts: the job's reader and transforms over the same objects."""
     configure(spark)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final, Literal, TypeVar, get_args
 
 from opsanalytics.settings import SettingsError
+from opsanalytics.storage import ObjectLocation
 from opsanalytics.timestamps import parse_iso
 
 Bookmark = Literal["state-file", "glue", "none"]
@@ -54,6 +55,7 @@ class BatchSettings:
     def __post_init__(self) -> None:
         if not self.bucket:
             raise SettingsError("the batch job needs a bucket (s3://name or a local directory)")
+        self.location  # noqa: B018 - fails fast on a bucket that is neither
         for name in ("events_prefix", "curated_prefix"):
             value = getattr(self, name)
             if value.startswith("/") or not value.endswith("/"):
@@ -81,14 +83,16 @@ class BatchSettings:
             raise SettingsError(f"index_suffix must be letters, digits and '-', got {self.index_suffix!r}")
 
     @property
+    def location(self) -> ObjectLocation:
+        return ObjectLocation.parse(self.bucket, "the batch job's bucket")
+
+    @property
     def is_s3(self) -> bool:
-        return self.bucket.startswith("s3://")
+        return self.location.scheme == "s3"
 
     def uri(self, key: str) -> str:
         """URI of ``key`` in the bucket: ``s3://bucket/key`` or ``file:///abs/dir/key``."""
-        if self.is_s3:
-            return f"{self.bucket.rstrip('/')}/{key}"
-        return f"file://{Path(self.bucket).resolve() / key}"
+        return self.location.uri(key)
 
     def range_days(self) -> list[date] | None:
         """The UTC days ``from_time``/``to_time`` overlap (None without a range)."""

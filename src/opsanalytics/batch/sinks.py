@@ -18,30 +18,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import orjson
 
-from opsanalytics.opensearch.bulk import BulkOperation, BulkWriter, FailedItem
+from opsanalytics.opensearch.bulk import BulkOperation, BulkWriter
 from opsanalytics.opensearch.client import OpenSearchSettings
+from opsanalytics.ports import SinkResult
 
 CONNECTOR_FORMAT: Final = "org.opensearch.spark.sql"
 CONNECTOR_SOURCE_CLASS: Final = f"{CONNECTOR_FORMAT}.DefaultSource"
 ID_FIELD: Final = "doc_id"
-
-
-@dataclass(slots=True)
-class SinkResult:
-    written: int = 0
-    failed: list[FailedItem] = field(default_factory=list)
-    by_index: dict[str, int] = field(default_factory=dict)
-
-
-class DocumentSink(Protocol):
-    name: str
-
-    def write(self, operations: Sequence[BulkOperation]) -> SinkResult: ...
 
 
 def _by_index(operations: Sequence[BulkOperation]) -> dict[str, int]:

@@ -76,7 +76,7 @@ def run_transform_stage(
     bucket.mkdir(parents=True, exist_ok=True)
     function = LocalFunction(
         "log_transformer",
-        environment={"OVERFLOW_BUCKET": str(bucket.resolve()), "EVENTS_PREFIX": "events/"},
+        environment={"OVERFLOW_LOCATION": str(bucket.resolve()), "EVENTS_PREFIX": "events/"},
         logs_dir=logs_dir or bucket.parent / "logs",
     )
     last = [0.0]
@@ -350,7 +350,7 @@ def run_pipeline(
         slo_config = project_root() / "config" / "slo.yaml"
         report.batch = run_local_batch(
             BatchSettings(
-                bucket=str(bucket),
+                bucket=str(bucket.resolve()),
                 full=True,
                 sink="bulk",
                 opensearch_url=url,

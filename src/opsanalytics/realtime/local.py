@@ -162,8 +162,9 @@ def run_realtime(
     for kind in OUTPUT_KINDS:
         shutil.rmtree(output / kind, ignore_errors=True)
     mode = "streaming" if runtime_mode == "streaming" else "batch"
+    # beside the output, not in it: whatever reads the output directory reads only what the job wrote
     properties = write_local_properties(
-        output / "application_properties.json",
+        output.parent / f".{output.name}.application_properties.json",
         source=input_dir,
         sink=output,
         window_seconds=window_seconds,

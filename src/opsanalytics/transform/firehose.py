@@ -9,7 +9,7 @@ CloudWatch Logs subscription payload. For each record this module returns:
 
 The whole response must stay within Firehose's 6,000,000-byte limit. Parsed NDJSON is often ten times the
 size of the gzip input, so a full batch can overflow it. Records that do not fit are written by the
-transformer itself to the same ``events/`` partitions (through an `ObjectSink`) and answered ``Dropped``;
+transformer itself to the same ``events/`` partitions (through an `ObjectStore`) and answered ``Dropped``;
 they are never put back into the source stream, which the Flink job also reads and would count twice. With
 no sink configured, or when that write fails, they are answered ``ProcessingFailed`` and so land in the
 error prefix. Either way nothing is lost.
@@ -22,13 +22,14 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal
 
 import orjson
 import pybase64
 
 from opsanalytics.logevents.cloudwatch import PayloadError, decode_subscription_payload
 from opsanalytics.logevents.parsing import LogEventParser
+from opsanalytics.ports import ObjectStore
 
 RESPONSE_LIMIT_BYTES: Final = 6_000_000
 
@@ -39,14 +40,6 @@ RESULTS: Final[tuple[Result, ...]] = ("Ok", "Dropped", "ProcessingFailed")
 _RESPONSE_PREFIX: Final = b'{"records": ['
 _RESPONSE_SUFFIX: Final = b"]}"
 _ENTRY_SEPARATOR: Final = b", "
-
-
-class ObjectSink(Protocol):
-    """Where records that do not fit in the response are written (S3 in AWS, a directory locally)."""
-
-    def put_object(self, key: str, body: bytes) -> str:
-        """Store `body` at `key`; return a URI the user can find it by."""
-        ...
 
 
 @dataclass(slots=True)
@@ -141,7 +134,7 @@ def fit_response(
     outcomes: Sequence[RecordOutcome],
     *,
     limit: int = RESPONSE_LIMIT_BYTES,
-    sink: ObjectSink | None = None,
+    sink: ObjectStore | None = None,
     events_prefix: str = "events/",
 ) -> BatchOutcome:
     """Build the Firehose response within `limit` bytes, sending what does not fit to `sink`."""
@@ -180,7 +173,7 @@ def fit_response(
     return BatchOutcome(records=list(outcomes), response=response, response_bytes=used, counts=counts)
 
 
-def _deliver_out_of_band(overflow: Sequence[RecordOutcome], sink: ObjectSink | None, events_prefix: str) -> None:
+def _deliver_out_of_band(overflow: Sequence[RecordOutcome], sink: ObjectStore | None, events_prefix: str) -> None:
     """Write the records that do not fit to the events prefix, one object per partition (a PUT per record
     would cost hundreds of S3 round trips per invocation); answer them Dropped, or ProcessingFailed if the
     write is impossible, so Firehose keeps them in the error prefix."""
@@ -221,7 +214,7 @@ def transform_batch(
     records: Iterable[tuple[str, str | bytes]],
     *,
     limit: int = RESPONSE_LIMIT_BYTES,
-    sink: ObjectSink | None = None,
+    sink: ObjectStore | None = None,
     events_prefix: str = "events/",
 ) -> BatchOutcome:
     """Transform (recordId, base64 data) pairs into a Firehose response that respects the size limit."""

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import orjson
 
-from opsanalytics.storage import DirectoryObjectSink
+from opsanalytics.storage import DirectoryStore
 from opsanalytics.transform.firehose import RESPONSE_LIMIT_BYTES, RESULTS, response_size, transform_record
 
 # The processor buffer the template gives Firehose: parsed NDJSON is often 10x its gzip input, and 0.25 MB of
@@ -124,7 +124,7 @@ class LocalFirehose:
         progress: Callable[[FirehoseReport], None] | None = None,
     ) -> None:
         self.transformer = transformer
-        self.sink = DirectoryObjectSink(bucket)
+        self.sink = DirectoryStore(bucket)
         self.buffer_bytes = buffer_bytes
         self.stream_name = stream_name
         self.events_prefix = events_prefix
