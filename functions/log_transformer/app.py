@@ -13,9 +13,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from opsanalytics.settings import TransformerSettings
 from opsanalytics.storage import object_store
 from opsanalytics.transform.firehose import transform_batch
+from opsanalytics.transform.settings import TransformerSettings
 
 logger = Logger()
 metrics = Metrics(namespace="OpsAnalytics")

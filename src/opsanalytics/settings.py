@@ -1,42 +1,12 @@
-"""Typed settings, parsed once from the environment at cold start and failing fast on bad values."""
+"""Settings errors: a configuration value is missing or invalid, found once at cold start.
+
+Each stage parses its own typed settings (`opsanalytics.transform.settings`, `opsanalytics.alerting.processor`,
+`opsanalytics.batch.settings`, `opsanalytics.opensearch.client`) and raises `SettingsError` saying what is wrong
+and what is expected.
+"""
 
 from __future__ import annotations
-
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from opsanalytics.storage import ObjectLocation
 
 
 class SettingsError(ValueError):
     """A configuration value is missing or invalid; the message says which and what is expected."""
-
-
-def _prefix(value: str, name: str) -> str:
-    if value.startswith("/"):
-        raise SettingsError(f"{name} must be a key prefix without a leading '/', got {value!r}")
-    return value if not value or value.endswith("/") else value + "/"
-
-
-@dataclass(frozen=True, slots=True)
-class TransformerSettings:
-    """Settings of the Firehose log transformer."""
-
-    overflow_location: ObjectLocation | None
-    """Where records that do not fit in the Firehose response go (``OVERFLOW_LOCATION``): the archive bucket,
-    ``s3://<bucket>``, or locally a directory. Unset: such records are answered ProcessingFailed (error prefix)."""
-    events_prefix: str = "events/"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TransformerSettings:
-        from opsanalytics.storage import ObjectLocation
-
-        env = os.environ if env is None else env
-        overflow = env.get("OVERFLOW_LOCATION", "").strip()
-        return cls(
-            overflow_location=ObjectLocation.parse(overflow, "OVERFLOW_LOCATION") if overflow else None,
-            events_prefix=_prefix(env.get("EVENTS_PREFIX", "events/"), "EVENTS_PREFIX"),
-        )
