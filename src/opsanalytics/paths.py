@@ -1,9 +1,14 @@
-"""Where the project's files are: the checkout the package is installed from, or OPSANALYTICS_HOME."""
+"""Where the project's files are: the checkout the package is installed from, or OPSANALYTICS_HOME; and the
+entry points the cloud runs from it (a Lambda handler, ``flink/main.py``, ``glue/batch_job.py``), loaded as the
+scripts they are there, not as modules of this package."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 
 def project_root() -> Path:
@@ -21,3 +26,18 @@ def project_root() -> Path:
         "cannot find the opsanalytics checkout (no functions/ directory); run from the repository root "
         "or set OPSANALYTICS_HOME"
     )
+
+
+def load_script(path: Path, module_name: str, *, fresh: bool = False) -> ModuleType:
+    """The module `path` defines, registered as `module_name` (once, unless `fresh`: a new cold start)."""
+    if not fresh and module_name in sys.modules:
+        return sys.modules[module_name]
+    if not path.is_file():
+        raise FileNotFoundError(f"no entry point at {path}")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -25,5 +25,5 @@ def test_locally_a_directory_and_without_one_nothing() -> None:
 
 @pytest.mark.parametrize("env", [{"OVERFLOW_LOCATION": "my-bucket"}, {"EVENTS_PREFIX": "/events/"}])
 def test_a_bad_value_fails_at_cold_start_with_what_to_write(env: dict[str, str]) -> None:
-    with pytest.raises(SettingsError, match="OVERFLOW_LOCATION|EVENTS_PREFIX"):
+    with pytest.raises(SettingsError, match=r"OVERFLOW_LOCATION|EVENTS_PREFIX"):
         TransformerSettings.from_env(env)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import threading
@@ -14,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from opsanalytics.paths import project_root
+from opsanalytics.paths import load_script, project_root
 from opsanalytics.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -107,16 +106,7 @@ class LocalRuntime:
 
 def glue_entry_point() -> ModuleType:
     """``glue/batch_job.py`` of the checkout, the script Glue runs."""
-    path = project_root() / "glue" / "batch_job.py"
-    spec = importlib.util.spec_from_file_location("opsanalytics_glue_batch_job", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the Glue entry point {path}")
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
+    return load_script(project_root() / "glue" / "batch_job.py", "opsanalytics_glue_batch_job")
 
 
 def run_local_batch(settings: BatchSettings, *, spark: SparkSession | None = None) -> BatchReport:

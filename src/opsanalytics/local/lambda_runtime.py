@@ -8,18 +8,15 @@ function's CloudWatch log group.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from opsanalytics.paths import project_root
+from opsanalytics.paths import load_script, project_root
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -86,7 +83,7 @@ class LocalFunction:
             self._log = (logs_dir / f"{name}.log").open("a", encoding="utf-8")
         path = (functions_dir or project_root() / "functions") / name / "app.py"
         with _environment(self.environment), contextlib.redirect_stdout(self._log):
-            self.module = _load_module(f"opsanalytics_local_{name}", path)
+            self.module = load_script(path, f"opsanalytics_local_{name}", fresh=True)
         self.handler: Handler = self.module.lambda_handler
 
     def invoke(self, event: dict[str, Any]) -> Any:
@@ -96,15 +93,3 @@ class LocalFunction:
 
     def close(self) -> None:
         self._log.close()
-
-
-def _load_module(module_name: str, path: Path) -> ModuleType:
-    if not path.is_file():
-        raise FileNotFoundError(f"no Lambda handler at {path}")
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module

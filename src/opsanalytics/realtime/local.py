@@ -7,7 +7,6 @@ mode only) and ``<output>/rejected/`` (one line per control message or malformed
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from opsanalytics.paths import project_root
+from opsanalytics.paths import load_script, project_root
 from opsanalytics.realtime.windows import LateEvents, MetricWindow
 from opsanalytics.streams import stream_files
 
@@ -107,16 +106,7 @@ def _count_records(directory: Path) -> int:
 
 def flink_entry_point() -> ModuleType:
     """``flink/main.py`` of the checkout, the module Managed Flink runs (PyFlink is imported with it)."""
-    path = project_root() / "flink" / "main.py"
-    spec = importlib.util.spec_from_file_location("opsanalytics_flink_main", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the Flink entry point {path}")
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
+    return load_script(project_root() / "flink" / "main.py", "opsanalytics_flink_main")
 
 
 def write_local_properties(

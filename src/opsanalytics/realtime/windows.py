@@ -72,15 +72,8 @@ WINDOW_FIELDS: Final[tuple[tuple[str, str], ...]] = (
     ("latency_max_ms", "DOUBLE"),
     ("late_events", "BIGINT"),
 )
-LATE_EVENTS_FIELDS: Final[tuple[tuple[str, str], ...]] = (
-    ("schema_version", "INT"),
-    ("record_type", "STRING"),
-    ("service", "STRING"),
-    ("log_group", "STRING"),
-    ("window_start", "STRING"),
-    ("window_end", "STRING"),
-    ("late_events", "BIGINT"),
-)
+# a late-events report carries its window's key (the first six fields) and the running late count
+LATE_EVENTS_FIELDS: Final[tuple[tuple[str, str], ...]] = (*WINDOW_FIELDS[:6], ("late_events", "BIGINT"))
 COUNT_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind == "BIGINT")
 LATENCY_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind == "DOUBLE" and name.startswith("latency_"))
 NUMERIC_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind in ("BIGINT", "DOUBLE"))
