@@ -141,7 +141,7 @@ def main() -> int:
 
 
 def run(url: str, args: argparse.Namespace) -> None:
-    settings = OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": url, "OPENSEARCH_TIMEOUT_SECONDS": "120"})
+    settings = OpenSearchSettings.for_url(url, {**os.environ, "OPENSEARCH_TIMEOUT_SECONDS": "120"})
     client = create_client(settings)
     apply_index_templates(client, replicas=0)
     methods = Methods(client, args.chunk_docs, int(args.chunk_mb * 1024 * 1024))

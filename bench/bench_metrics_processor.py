@@ -14,7 +14,6 @@ ms per invocation, and the notifications sent (one incident is built in: checkou
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import statistics
@@ -115,7 +114,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
     try:
         with opensearch_node.cluster_url("bench-opensearch") as url:
-            client = create_client(OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": url}))
+            client = create_client(OpenSearchSettings.for_url(url))
             apply_index_templates(client, replicas=0)
             documents = windows(args.services, args.minutes)
             print(

@@ -8,7 +8,6 @@ or a test fails. The first run builds the node with Maven (``mvn`` on PATH), lat
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, c
 
 @pytest.fixture(scope="session")
 def opensearch_client(opensearch_url: str) -> Iterator[OpenSearch]:
-    settings = OpenSearchSettings.from_env({**os.environ, "OPENSEARCH_URL": opensearch_url})
+    settings = OpenSearchSettings.for_url(opensearch_url)
     client = create_client(settings)
     yield client
     client.close()
