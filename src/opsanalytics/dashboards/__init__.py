@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from opsanalytics.dashboards.render import DEFAULT_INDEX_PATTERNS, ChartReport, RenderReport, render_dashboard
+from opsanalytics.dashboards.page import ChartReport, RenderReport, render_dashboard
+from opsanalytics.dashboards.panels import DEFAULT_INDEX_PATTERNS
 from opsanalytics.dashboards.saved_objects import (
     IndexTemplate,
     SavedObject,

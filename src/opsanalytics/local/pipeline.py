@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from opsanalytics.alerting.local import KinesisDriveReport, drive_metrics_directory
-from opsanalytics.dashboards.render import RenderReport, render_dashboard
+from opsanalytics.dashboards import RenderReport, render_dashboard
 from opsanalytics.local import opensearch_node
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.logevents.cloudwatch import control_message_payload
