@@ -25,6 +25,7 @@ EXPECTED_PRINCIPALS = {
     "LogSubscriptionsFunction",
     "DeployArtifactsFunction",
     "FlinkStarterFunction",
+    "DashboardsLoginFunction",
     "LogsResourcePolicyFunction",
     "MetricsProcessorFunction",
     "OpenSearchSetupFunction",
@@ -67,6 +68,7 @@ def test_the_suite_exercised_every_principal(request: pytest.FixtureRequest) -> 
         ("MetricsProcessorFunction", "es:ESHttpPost"),
         ("LogSubscriptionsFunction", "logs:PutSubscriptionFilter"),
         ("DeployArtifactsFunction", "s3:PutObject"),
+        ("DashboardsLoginFunction", "iam:PassRole"),
     ],
 )
 def test_removing_a_needed_permission_fails_the_check(principal: str, action: str) -> None:

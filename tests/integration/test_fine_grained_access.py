@@ -190,6 +190,19 @@ def test_a_viewer_reads_and_cannot_write(bootstrapped: dict[str, Any], cluster: 
     assert refused(lambda: client.delete(index="metrics-realtime-fgac-viewer", id="v1"))
 
 
+def test_a_dashboards_viewer_reads_the_saved_objects_and_cannot_change_them(
+    bootstrapped: dict[str, Any], cluster: SecuredCluster
+) -> None:
+    """What the Cognito group viewers (and anyone signed in without a group) get: the global tenant's saved
+    objects to read; the admins (all_access) may change them."""
+    saved = {"type": "dashboard", "dashboard": {"title": "opsanalytics"}}
+    client_as(cluster, "admin").index(index=".kibana", id="dashboard:ops", body=saved, refresh=True)
+    viewer = client_as(cluster, "viewer")
+    assert viewer.get(index=".kibana", id="dashboard:ops")["_source"] == saved
+    assert refused(lambda: viewer.index(index=".kibana", id="dashboard:ops", body={"type": "changed"}))
+    assert refused(lambda: viewer.delete(index=".kibana", id="dashboard:ops"))
+
+
 def test_an_unmapped_principal_is_refused(bootstrapped: dict[str, Any], cluster: SecuredCluster) -> None:
     client = client_as(cluster, "unmapped")
     assert refused(lambda: client.search(index="metrics-realtime-fgac-*"))

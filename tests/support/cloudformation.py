@@ -186,6 +186,7 @@ class Stack:
             "AWS::KinesisAnalyticsV2::Application": f"arn:aws:kinesisanalytics:{region}:{account}:application/{name}",
             "AWS::Events::Rule": f"arn:aws:events:{region}:{account}:rule/{name}",
             "AWS::Glue::Job": f"arn:aws:glue:{region}:{account}:job/{name}",
+            "AWS::Cognito::UserPool": f"arn:aws:cognito-idp:{region}:{account}:userpool/{name}",
         }
         return arns.get(kind, f"arn:aws:placeholder:{region}:{account}:{logical_id}")
 

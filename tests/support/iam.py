@@ -181,6 +181,14 @@ ACTIONS: Final[dict[tuple[str, str], tuple[str, Resource]]] = {
     ("kinesisanalyticsv2", "DescribeApplication"): ("kinesisanalytics:DescribeApplication", _application),
     ("kinesisanalyticsv2", "StartApplication"): ("kinesisanalytics:StartApplication", _application),
     ("kinesisanalyticsv2", "ListApplicationSnapshots"): ("kinesisanalytics:ListApplicationSnapshots", _application),
+    ("cognito-idp", "ListUserPoolClients"): (
+        "cognito-idp:ListUserPoolClients",
+        lambda s, p: f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{p['UserPoolId']}",
+    ),
+    ("cognito-identity", "SetIdentityPoolRoles"): (
+        "cognito-identity:SetIdentityPoolRoles",
+        lambda s, p: f"arn:aws:cognito-identity:{REGION}:{ACCOUNT}:identitypool/{p['IdentityPoolId']}",
+    ),
     ("sns", "Publish"): ("sns:Publish", lambda s, p: str(p.get("TopicArn") or p.get("TargetArn"))),
     ("sqs", "SendMessage"): ("sqs:SendMessage", lambda s, p: str(p["QueueUrl"])),
 }
@@ -197,6 +205,9 @@ def required(stack: Stack, call: Call, domain_arn: str) -> list[RequiredPermissi
     if (call.service, call.operation) == ("logs", "PutSubscriptionFilter") and call.params.get("roleArn"):
         role = str(call.params["roleArn"])
         needed.append(RequiredPermission("iam:PassRole", role, {"iam:PassedToService": "logs.amazonaws.com"}))
+    if (call.service, call.operation) == ("cognito-identity", "SetIdentityPoolRoles"):
+        passed = {"iam:PassedToService": "cognito-identity.amazonaws.com"}
+        needed += [RequiredPermission("iam:PassRole", str(role), passed) for role in call.params["Roles"].values()]
     return needed
 
 

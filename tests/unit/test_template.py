@@ -232,18 +232,25 @@ def test_the_glue_role_has_the_trust_policy_of_the_glue_guide() -> None:
     assert "Condition" not in statement
 
 
-def test_only_the_subscriptions_function_passes_the_subscription_role_and_only_to_cloudwatch_logs() -> None:
+def test_a_role_is_passed_only_where_it_is_needed_and_only_to_its_service() -> None:
+    """The subscriptions function passes the CloudWatch Logs role to CloudWatch Logs; the Dashboards login function
+    the viewer role to Cognito identity pools. Nothing else passes a role."""
     roles = _cloudwatch_logs_roles()
+    allowed = {
+        "LogSubscriptionsFunction": (roles, "logs.amazonaws.com"),
+        "DashboardsLoginFunction": (["DashboardsViewerRole"], "cognito-identity.amazonaws.com"),
+    }
     passers = []
     for path, statement in STATEMENTS:
         if "iam:PassRole" not in as_list(statement["Action"]):
             continue
         assert statement["Effect"] == "Allow"
-        assert any(refers_to(statement["Resource"], role) for role in roles), f"{'/'.join(path)}: PassRole of what?"
+        passed_roles, service = allowed[path[1]]
+        assert any(refers_to(statement["Resource"], r) for r in passed_roles), f"{'/'.join(path)}: PassRole of what?"
         passed_to = statement["Condition"]["StringEquals"]["iam:PassedToService"]
-        assert passed_to == "logs.amazonaws.com", "/".join(path)
+        assert passed_to == service, "/".join(path)
         passers.append(path[1])
-    assert passers == ["LogSubscriptionsFunction"]
+    assert sorted(passers) == sorted(allowed)
     (subscriptions,) = resources_of("Custom::LogSubscriptions").values()
     props = subscriptions["Properties"]
     assert refers_to(props["ServiceToken"], "LogSubscriptionsFunction")
@@ -688,3 +695,104 @@ def test_what_opensearch_service_refuses_is_refused_first(overrides: dict[str, s
 )
 def test_production_sizes_and_the_existing_domain_route_pass_the_rules(overrides: dict[str, str]) -> None:
     assert rule_failures(overrides) == []
+
+
+# --- signing in to Dashboards (created domain) ---------------------------------------------------------------
+
+DASHBOARDS_LOGIN = (
+    "DashboardsUserPool",
+    "DashboardsUserPoolDomain",
+    "DashboardsIdentityPool",
+    "DashboardsAdminRole",
+    "DashboardsViewerRole",
+    "DashboardsCognitoAccessRole",
+    "DashboardsAdminsGroup",
+    "DashboardsViewersGroup",
+    "DashboardsLoginFunction",
+    "DashboardsLogin",
+)
+
+
+def test_the_created_domain_signs_people_in_through_the_stacks_cognito_pools() -> None:
+    from tests.support.cloudformation import Stack
+
+    created, existing = (
+        Stack({}),
+        Stack({"CreateOpenSearchDomain": "false", "OpenSearchUrl": "https://x", "OpenSearchDomainName": "x"}),
+    )
+    for name in DASHBOARDS_LOGIN:
+        assert created.exists(name) and not existing.exists(name), name
+    cognito = properties("OpenSearchDomain")["CognitoOptions"]
+    assert cognito["Enabled"] is True
+    assert refers_to(cognito["UserPoolId"], "DashboardsUserPool")
+    assert refers_to(cognito["IdentityPoolId"], "DashboardsIdentityPool")
+    assert refers_to(cognito["RoleArn"], "DashboardsCognitoAccessRole")
+    assert "DashboardsUserPoolDomain" in resources_of("AWS::OpenSearchService::Domain")["OpenSearchDomain"]["DependsOn"]
+    pool = properties("DashboardsUserPool")
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True, "invited people only"
+    message = pool["AdminCreateUserConfig"]["InviteMessageTemplate"]["EmailMessage"]["Fn::Sub"]
+    assert "{username}" in message and "{####}" in message
+    identity = properties("DashboardsIdentityPool")
+    assert identity["AllowUnauthenticatedIdentities"] is False
+    assert "CognitoIdentityProviders" not in identity, "OpenSearch adds its provider; an update would remove it"
+    assert not resources_of("AWS::Cognito::IdentityPoolRoleAttachment"), "DashboardsLogin owns the pool's roles"
+
+
+def test_admins_and_viewers_are_roles_of_their_own_mapped_by_the_bootstrap() -> None:
+    for role, group in (
+        ("DashboardsAdminRole", "DashboardsAdminsGroup"),
+        ("DashboardsViewerRole", "DashboardsViewersGroup"),
+    ):
+        (statement,) = properties(role)["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Federated": "cognito-identity.amazonaws.com"}
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert refers_to(
+            statement["Condition"]["StringEquals"]["cognito-identity.amazonaws.com:aud"], "DashboardsIdentityPool"
+        )
+        assert statement["Condition"]["ForAnyValue:StringLike"] == {
+            "cognito-identity.amazonaws.com:amr": "authenticated"
+        }
+        assert refers_to(properties(group)["RoleArn"], role)
+    bootstrap = properties("OpenSearchBootstrap")
+    assert refers_to(bootstrap["AdminArns"], "DashboardsAdminRole")
+    assert refers_to(bootstrap["ViewerArns"], "DashboardsViewerRole")
+    principals = properties("OpenSearchDomain")["AccessPolicies"]["Statement"][0]["Principal"]["AWS"]
+    assert refers_to(principals, "DashboardsAdminRole") and refers_to(principals, "DashboardsViewerRole")
+
+
+def test_the_first_admin_is_invited_only_when_an_address_is_given() -> None:
+    from tests.support.cloudformation import Stack
+
+    assert not Stack({}).exists("DashboardsAdminUser")
+    invited = Stack({"DashboardsAdminEmail": "ops@example.com"})
+    assert invited.exists("DashboardsAdminUser") and invited.exists("DashboardsAdminMembership")
+    membership = properties("DashboardsAdminMembership")
+    assert refers_to(membership["GroupName"], "DashboardsAdminsGroup")
+
+
+def test_dashboards_login_runs_after_the_domain_and_is_updated_with_what_it_acts_on() -> None:
+    login = properties("DashboardsLogin")
+    assert refers_to(login["ServiceToken"], "DashboardsLoginFunction")
+    assert refers_to(login["DomainArn"], "OpenSearchDomain"), "after the domain made its app client"
+    for name, target in (
+        ("UserPoolId", "DashboardsUserPool"),
+        ("IdentityPoolId", "DashboardsIdentityPool"),
+        ("ViewerRoleArn", "DashboardsViewerRole"),
+    ):
+        assert refers_to(login[name], target)
+    assert login["ServiceTimeout"] > properties("DashboardsLoginFunction")["Timeout"]
+
+
+def test_the_dashboards_url_is_an_output_and_in_the_alert_emails() -> None:
+    outputs = TEMPLATE["Outputs"]
+    assert "DashboardsUrl" in outputs and "DashboardsUserPoolId" in outputs
+    from tests.support.cloudformation import Stack
+
+    def alert_link(parameters: dict[str, str]) -> str:
+        stack = Stack(parameters)
+        variables = stack.template["Resources"]["MetricsProcessorFunction"]["Properties"]["Environment"]["Variables"]
+        return str(stack.resolve(variables["DASHBOARD_URL"]))
+
+    created = Stack({}).get_att("OpenSearchDomain", "DomainEndpoint")
+    assert alert_link({}) == f"https://{created}/_dashboards", "the created domain's Dashboards by default"
+    assert alert_link({"DashboardUrl": "https://dash.example.com"}) == "https://dash.example.com", "given wins"

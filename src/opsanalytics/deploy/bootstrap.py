@@ -58,7 +58,10 @@ PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
             {
                 "index_patterns": ["events-*", "metrics-realtime-*", "metrics-batch-*", "log-insights-*", "alerts-*"],
                 "allowed_actions": ["read", "indices:admin/mappings/get"],
-            }
+            },
+            # the saved objects (index patterns, visualisations, dashboards), read only: a viewer opens the
+            # dashboards of the global tenant and cannot change them
+            {"index_patterns": [".kibana", ".kibana_*", ".opensearch_dashboards*"], "allowed_actions": ["read"]},
         ],
         "tenant_permissions": [{"tenant_patterns": ["global_tenant"], "allowed_actions": ["kibana_all_read"]}],
     },
@@ -175,6 +178,7 @@ def map_pipeline_roles(
 
 
 def _mapping(arns: tuple[str, ...]) -> dict[str, list[str]]:
+    arns = tuple(dict.fromkeys(arns))  # each once, in order
     return {
         "backend_roles": [arn for arn in arns if ":user/" not in arn],
         "users": [arn for arn in arns if ":user/" in arn],
