@@ -640,6 +640,9 @@ def _evaluate(expression: Any, values: dict[str, str]) -> Any:
             return any(args)
         if function == "Fn::Contains":
             return str(args[1]) in [str(v) for v in args[0]]
+        if function == "Fn::Join":  # a CommaDelimitedList's value is its comma-separated text
+            separator, items = args
+            return items if isinstance(items, str) else separator.join(str(i) for i in items)
         raise AssertionError(f"no evaluator for {function}")
     if isinstance(expression, list):
         return [_evaluate(e, values) for e in expression]
@@ -796,3 +799,53 @@ def test_the_dashboards_url_is_an_output_and_in_the_alert_emails() -> None:
     created = Stack({}).get_att("OpenSearchDomain", "DomainEndpoint")
     assert alert_link({}) == f"https://{created}/_dashboards", "the created domain's Dashboards by default"
     assert alert_link({"DashboardUrl": "https://dash.example.com"}) == "https://dash.example.com", "given wins"
+
+
+# --- a domain inside a VPC ----------------------------------------------------------------------------------
+
+VPC = {"VpcSubnetIds": "subnet-0a,subnet-0b", "VpcSecurityGroupIds": "sg-0c", "VpcGlueAvailabilityZone": "us-east-1a"}
+
+
+def test_what_reaches_opensearch_runs_in_the_vpc_when_subnets_are_given() -> None:
+    from tests.support.cloudformation import Stack
+
+    public, private = Stack({}), Stack(VPC)
+    for function in ("MetricsProcessorFunction", "OpenSearchSetupFunction"):
+        config = private.resolve(properties(function)["VpcConfig"])
+        assert config == {"SubnetIds": ["subnet-0a", "subnet-0b"], "SecurityGroupIds": ["sg-0c"]}, function
+        assert public.resolve(properties(function)["VpcConfig"]) is None, function
+        role = private.resolve(properties(f"{function}Role")["ManagedPolicyArns"])
+        assert any(arn.endswith("/AWSLambdaVPCAccessExecutionRole") for arn in role), function
+        assert not any("VPCAccess" in arn for arn in public.resolve(properties(f"{function}Role")["ManagedPolicyArns"]))
+    others = [n for n, r in resources_of("AWS::Serverless::Function").items() if "VpcConfig" in r["Properties"]]
+    assert sorted(others) == ["MetricsProcessorFunction", "OpenSearchSetupFunction"], "the others call only AWS APIs"
+    assert private.exists("BatchJobConnection") and not public.exists("BatchJobConnection")
+    requirements = private.resolve(properties("BatchJobConnection"))["ConnectionInput"][
+        "PhysicalConnectionRequirements"
+    ]
+    assert requirements == {"SubnetId": "subnet-0a", "SecurityGroupIdList": ["sg-0c"], "AvailabilityZone": "us-east-1a"}
+    assert refers_to(properties("BatchJob")["Connections"], "BatchJobConnection")
+    statements = private.resolve(properties("BatchJobRole"))["Policies"][0]["PolicyDocument"]["Statement"]
+    assert any("ec2:CreateNetworkInterface" in as_list(st["Action"]) for st in statements)
+    public_statements = public.resolve(properties("BatchJobRole"))["Policies"][0]["PolicyDocument"]["Statement"]
+    assert not any("ec2:CreateNetworkInterface" in as_list(st["Action"]) for st in public_statements)
+
+
+def test_the_created_domain_takes_one_subnet_per_zone() -> None:
+    from tests.support.cloudformation import Stack
+
+    single = Stack(VPC).resolve(properties("OpenSearchDomain")["VPCOptions"])
+    assert single == {"SubnetIds": ["subnet-0a"], "SecurityGroupIds": ["sg-0c"]}
+    two_zones = {**VPC, "OpenSearchInstanceCount": "2", "OpenSearchReplicas": "1"}
+    assert Stack(two_zones).resolve(properties("OpenSearchDomain")["VPCOptions"])["SubnetIds"] == [
+        "subnet-0a",
+        "subnet-0b",
+    ]
+    assert Stack({}).resolve(properties("OpenSearchDomain")["VPCOptions"]) is None
+
+
+def test_subnets_without_security_groups_or_the_glue_zone_are_refused() -> None:
+    assert rule_failures(VPC) == []
+    failures = rule_failures({"VpcSubnetIds": "subnet-0a"})
+    assert any("give VpcSecurityGroupIds" in f for f in failures)
+    assert any("give VpcGlueAvailabilityZone" in f for f in failures)
