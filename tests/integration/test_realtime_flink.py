@@ -214,9 +214,11 @@ def test_the_application_zip_runs_as_managed_flink_runs_it(
         if group["PropertyGroupId"] == "job":
             group["PropertyMap"]["parallelism"] = str(PARALLELISM)
     properties.write_text(json.dumps(groups))
-    # the packaged core must be what runs: nothing of the checkout on the path
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.setdefault("JVM_ARGS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+    # a fresh process as Managed Flink starts one: nothing of this one's environment (no PYTHONPATH, none of the
+    # variables PyFlink sets in a process that ran a job), so the packaged core is what runs
+    kept = ("PATH", "HOME", "JAVA_HOME", "LANG", "LC_ALL", "TMPDIR")
+    env = {key: os.environ[key] for key in kept if key in os.environ}
+    env["JVM_ARGS"] = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     probe = "import sys; sys.path.insert(0, 'python-deps'); import opsanalytics; print(opsanalytics.__file__)"
     found = subprocess.run([sys.executable, "-c", probe], cwd=app, env=env, capture_output=True, text=True, check=True)
     assert Path(found.stdout.strip()).is_relative_to(app / "python-deps"), found.stdout
