@@ -79,6 +79,19 @@ def _finish(summary: str, started: float, workdir: Path) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    import boto3
+
+    from opsanalytics.deploy.verify import Clients, Timeouts, verify
+
+    session = boto3.Session(region_name=args.region)
+    clients = Clients(*(session.client(name) for name in ("cloudformation", "logs", "s3", "sns", "sqs")))
+    seconds = args.timeout_minutes * 60
+    report = verify(args.stack, clients, timeouts=Timeouts(seconds, seconds, seconds), keep=args.keep)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
 def _opensearch_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "opensearch_url": args.opensearch_url,
@@ -167,6 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_realtime_command(sub)
     add_batch_command(sub)
+
+    check = sub.add_parser(
+        "verify",
+        help="smoke-test a deployed stack end to end",
+        description="Against a deployed stack (your AWS credentials and region): write test lines from a "
+        "self-test service to a log group of its own, subscribed to the logs stream, and report each hop with its "
+        "time: archived in S3, metric windows in OpenSearch, the self-test alert fired and resolved on the "
+        "operations topic (never the alert topics), Dashboards reachable. What it made is removed afterwards. "
+        "About ten minutes: Firehose buffers up to five.",
+    )
+    check.add_argument("--stack", required=True, help="the stack's name")
+    check.add_argument("--region", help="its region (default: your AWS configuration's)")
+    check.add_argument("--keep", action="store_true", help="leave the test log group and queue for a look")
+    check.add_argument(
+        "--timeout-minutes", type=float, default=10, help="how long each waiting hop may take (default 10)"
+    )
+    check.set_defaults(func=cmd_verify)
 
     node = sub.add_parser(
         "opensearch",

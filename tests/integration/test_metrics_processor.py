@@ -295,3 +295,34 @@ def test_a_rule_file_with_mistakes_stops_the_cold_start(make_function: Callable[
         make_function(rules=broken)
     assert "rule 'checkout-error-rate': field 'operator': must be one of" in str(raised.value)
     assert "rule 'checkout-error-rate': field 'for': must be a whole number" in str(raised.value)
+
+
+def test_the_self_test_service_fires_and_resolves_on_the_operations_topic_only(
+    make_function: Callable[..., LocalFunction], sns_topics: dict[str, Any]
+) -> None:
+    """What ``opsanalytics verify`` relies on: its service's error window fires the built-in rule and its clean
+    window resolves it, on the operations topic; the rule file's rules (one for every service here) and the alert
+    topics never see it."""
+    import boto3
+
+    sns, sqs = boto3.client("sns", region_name="us-east-1"), sns_topics["sqs"]
+    operations = sns.create_topic(Name="opsanalytics-operations")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="operations")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=operations, Protocol="sqs", Endpoint=queue_arn)
+    sns_topics["queues"]["operations"] = queue_url
+    every_service = RULES.replace("services: checkout", "services: all")
+    function = make_function(
+        every_service,
+        EMAIL_TOPIC_ARN=sns_topics["email"],
+        SMS_TOPIC_ARN=sns_topics["sms"],
+        OPERATIONS_TOPIC_ARN=operations,
+    )
+    stream = Stream()
+    service = "opsanalytics-verify-0123456789ab"
+    for minute, errors in ((0, 20), (1, 0)):
+        response = function.invoke(stream.event([window(service, minute, errors=errors, events=20)]))
+        assert failed_ids(response) == []
+    states = [message["MessageAttributes"]["alert_state"]["Value"] for message in received(sns_topics, "operations")]
+    assert states == ["firing", "resolved"]
+    assert received(sns_topics, "email") == [] and received(sns_topics, "sms") == []

@@ -330,3 +330,16 @@ class TestRendering:
         assert "Since:      2026-01-01T10:03:00Z" in email.body
         assert "https://dash/alerts" in email.body
         assert email.attributes == {"severity": "critical", "alert_state": "firing"}
+
+
+def test_the_self_tests_rule_id_is_reserved() -> None:
+    text = """
+version: 1
+rules:
+  - id: pipeline-self-test
+    type: absence
+    severity: warning
+    minutes: 5
+"""
+    with pytest.raises(AlertRuleError, match="built-in rule of opsanalytics verify"):
+        parse_rules(text, "rules.yaml")

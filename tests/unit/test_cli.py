@@ -10,7 +10,7 @@ from opsanalytics.cli import build_parser, main
 
 
 def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for verb in ("demo", "replay", "samples", "transform", "realtime", "batch", "opensearch"):
+    for verb in ("demo", "replay", "samples", "transform", "realtime", "batch", "verify", "opensearch"):
         with pytest.raises(SystemExit) as exit_info:
             build_parser().parse_args([verb, "--help"])
         assert exit_info.value.code == 0

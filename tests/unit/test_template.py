@@ -849,3 +849,12 @@ def test_subnets_without_security_groups_or_the_glue_zone_are_refused() -> None:
     failures = rule_failures({"VpcSubnetIds": "subnet-0a"})
     assert any("give VpcSecurityGroupIds" in f for f in failures)
     assert any("give VpcGlueAvailabilityZone" in f for f in failures)
+
+
+def test_verify_has_what_it_needs_from_the_stack() -> None:
+    from opsanalytics.deploy.verify import REQUIRED_OUTPUTS
+
+    assert set(REQUIRED_OUTPUTS) <= set(TEMPLATE["Outputs"])
+    assert refers_to(TEMPLATE["Outputs"]["LogsSubscriptionRoleArn"]["Value"], "CloudWatchLogsToLogsStreamRole")
+    variables = properties("MetricsProcessorFunction")["Environment"]["Variables"]
+    assert refers_to(variables["OPERATIONS_TOPIC_ARN"], "OperationsTopic"), "where the self-test alerts go"

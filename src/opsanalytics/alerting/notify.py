@@ -1,9 +1,10 @@
 """Alert notifications: rendering, routing by severity, and the `Notifier` port with its two adapters.
 
 Routing: critical goes to SMS and email, warning to email, info nowhere (it is still recorded in
-``alerts-*`` for the dashboards). Every message carries a ``severity`` attribute so SNS subscription filter
-policies can narrow further. In AWS the adapter is `SnsNotifier` (one topic per channel); locally it is
-`OutboxNotifier` (a JSON lines file, echoed to the console).
+``alerts-*`` for the dashboards); the self-test alerts of ``opsanalytics verify`` go to the operations topic
+only. Every message carries a ``severity`` attribute so SNS subscription filter policies can narrow further.
+In AWS the adapter is `SnsNotifier` (one topic per channel); locally it is `OutboxNotifier` (a JSON lines file,
+echoed to the console).
 """
 
 from __future__ import annotations
@@ -19,15 +20,26 @@ from typing import Any, Final, Literal, Protocol, TextIO
 import orjson
 
 from opsanalytics.alerting.evaluate import AlertState, Notification, format_value
-from opsanalytics.alerting.rules import Severity
+from opsanalytics.alerting.rules import SELF_TEST_PREFIX, Severity
 from opsanalytics.timestamps import iso_utc
 
-Channel = Literal["email", "sms"]
+Channel = Literal["email", "sms", "operations"]
 ROUTES: Final[Mapping[Severity, tuple[Channel, ...]]] = {
     "critical": ("sms", "email"),
     "warning": ("email",),
     "info": (),
 }
+SELF_TEST_CHANNELS: Final[tuple[Channel, ...]] = ("operations",)
+
+
+def channels_for(alert: AlertState) -> tuple[Channel, ...]:
+    """Where an alert's messages go: by severity (`ROUTES`); an alert on the self-test service of ``opsanalytics
+    verify`` to the operations topic only, whatever its severity, so that a smoke test never pages anyone."""
+    if str(alert.dimensions.get("service", "")).startswith(SELF_TEST_PREFIX):
+        return SELF_TEST_CHANNELS
+    return ROUTES[alert.severity]
+
+
 SMS_MAX_CHARS: Final = 140
 SUBJECT_MAX_CHARS: Final = 99  # SNS: subjects under 100 characters, printable ASCII, no line breaks
 _HEADLINE: Final[Mapping[str, str]] = {"firing": "FIRING", "reminder": "STILL FIRING", "resolved": "RESOLVED"}
@@ -125,7 +137,7 @@ def messages_for(notification: Notification, dashboard_url: str | None = None) -
     """The messages a notification becomes, one per channel its severity routes to."""
     alert = notification.alert
     messages = []
-    for channel in ROUTES[alert.severity]:
+    for channel in channels_for(alert):
         if channel == "sms":
             body, subject = render_sms(notification), ""
         else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from opsanalytics.alerting import AlertBatchReport, AlertEngine, AlertStore, Out
 from opsanalytics.alerting.evaluate import window_key
 from opsanalytics.alerting.history import MetricsHistory, realtime_index
 from opsanalytics.alerting.notify import Channel, Notifier
+from opsanalytics.alerting.rules import SELF_TEST_RULE, RuleSet
 from opsanalytics.opensearch import BulkOperation, BulkResult, BulkWriter, OpenSearchSettings, create_client
 from opsanalytics.realtime.windows import (
     COUNT_FIELDS,
@@ -67,6 +69,8 @@ class MetricsProcessorSettings:
     """A rule file path or s3://bucket/key; None disables alerting (windows are still indexed)."""
     email_topic_arn: str | None = None
     sms_topic_arn: str | None = None
+    operations_topic_arn: str | None = None
+    """Where the self-test alerts of ``opsanalytics verify`` go (the pipeline-health topic)."""
     alert_outbox: Path | None = None
     """Locally: the JSON lines file that stands in for the SNS topics."""
     dashboard_url: str | None = None
@@ -81,7 +85,11 @@ class MetricsProcessorSettings:
         ):
             if not _INDEX_PREFIX.match(prefix):
                 raise SettingsError(f"{name} must be a lower-case index name prefix ending in '-', got {prefix!r}")
-        for name, arn in (("EMAIL_TOPIC_ARN", self.email_topic_arn), ("SMS_TOPIC_ARN", self.sms_topic_arn)):
+        for name, arn in (
+            ("EMAIL_TOPIC_ARN", self.email_topic_arn),
+            ("SMS_TOPIC_ARN", self.sms_topic_arn),
+            ("OPERATIONS_TOPIC_ARN", self.operations_topic_arn),
+        ):
             if arn is not None and not _SNS_TOPIC_ARN.match(arn):
                 raise SettingsError(f"{name} must be an SNS topic ARN, got {arn!r}")
         if self.alert_rules:
@@ -123,6 +131,7 @@ class MetricsProcessorSettings:
             alert_rules=get("ALERT_RULES"),
             email_topic_arn=get("EMAIL_TOPIC_ARN"),
             sms_topic_arn=get("SMS_TOPIC_ARN"),
+            operations_topic_arn=get("OPERATIONS_TOPIC_ARN"),
             alert_outbox=Path(outbox) if outbox else None,
             dashboard_url=get("DASHBOARD_URL"),
             bulk_max_attempts=number("OPENSEARCH_BULK_MAX_ATTEMPTS", 4, int),
@@ -283,7 +292,14 @@ def notifier_for(settings: MetricsProcessorSettings, sns_client: Any = None) -> 
         topics["email"] = settings.email_topic_arn
     if settings.sms_topic_arn:
         topics["sms"] = settings.sms_topic_arn
+    if settings.operations_topic_arn:
+        topics["operations"] = settings.operations_topic_arn
     return SnsNotifier(topics, client=sns_client)
+
+
+def with_self_test(rules: RuleSet) -> RuleSet:
+    """The rule file's rules and `SELF_TEST_RULE`, which ``opsanalytics verify`` fires and resolves."""
+    return dataclasses.replace(rules, rules=(*rules.rules, SELF_TEST_RULE))
 
 
 def build_metrics_processor(settings: MetricsProcessorSettings, *, sns_client: Any = None) -> MetricsProcessor:
@@ -295,7 +311,7 @@ def build_metrics_processor(settings: MetricsProcessorSettings, *, sns_client: A
     engine = None
     if settings.alert_rules:
         engine = AlertEngine(
-            load_rules(settings.alert_rules),
+            with_self_test(load_rules(settings.alert_rules)),
             MetricsHistory(client, settings.metrics_index_prefix),
             AlertStore(client, settings.alerts_index_prefix),
             notifier_for(settings, sns_client),

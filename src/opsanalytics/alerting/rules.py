@@ -68,16 +68,29 @@ class AlertRuleError(ValueError):
         super().__init__(f"invalid alert rules in {source}:\n{listed}")
 
 
+SELF_TEST_PREFIX: Final = "opsanalytics-verify-"
+"""The services ``opsanalytics verify`` writes as: only `SELF_TEST_RULE` watches them, and what it finds goes to
+the operations topic, never to the alert topics (`opsanalytics.alerting.notify.channels_for`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSelector:
-    """Which services a rule applies to: ``names`` None means all."""
+    """Which services a rule applies to: ``names`` None means all (but the self-test's); ``prefix`` those named
+    with it."""
 
     names: frozenset[str] | None = None
+    prefix: str | None = None
 
     def matches(self, service: str) -> bool:
-        return self.names is None or service in self.names
+        if self.prefix is not None:
+            return service.startswith(self.prefix)
+        if self.names is None:
+            return not service.startswith(SELF_TEST_PREFIX)
+        return service in self.names
 
     def __str__(self) -> str:
+        if self.prefix is not None:
+            return f"services named {self.prefix}*"
         return "all services" if self.names is None else ", ".join(sorted(self.names))
 
 
@@ -128,6 +141,19 @@ class AbsenceRule:
 
 
 AlertRule = ThresholdRule | DeviationRule | AbsenceRule
+
+SELF_TEST_RULE: Final = ThresholdRule(
+    id="pipeline-self-test",
+    severity="info",
+    services=ServiceSelector(prefix=SELF_TEST_PREFIX),
+    metric="errors",
+    operator=">",
+    threshold=0,
+    min_events=1,
+    cooldown_minutes=60,
+    description="opsanalytics verify: a window of the self-test service with errors fires, one without resolves",
+)
+"""Built into every metrics function with alert rules, beside the rule file's (whose ids may not take its id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +280,8 @@ def _rule_from(raw: Any, index: int, defaults: Mapping[str, Any], problems: list
     reader = _RuleReader(label, raw, problems)
     if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
         reader.problem("id", f"is required: lower-case letters, digits, '.', '_' or '-' (got {rule_id!r})")
+    elif rule_id == SELF_TEST_RULE.id:
+        reader.problem("id", f"{rule_id!r} is the built-in rule of opsanalytics verify; choose another id")
     rule_type = reader.choice("type", tuple(_TYPE_KEYS))
     unknown = sorted(set(raw) - _COMMON_KEYS - _TYPE_KEYS[rule_type])
     for key in unknown:
