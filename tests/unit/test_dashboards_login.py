@@ -135,3 +135,18 @@ def test_the_sample_delete_event_is_answered_without_aws() -> None:
     finally:
         function.close()
     assert (response["Status"], response["PhysicalResourceId"]) == ("SUCCESS", event["PhysicalResourceId"])
+
+
+def test_it_retries_while_the_identity_pool_has_no_provider_for_the_client(
+    cognito: tuple[Any, Stubber, Any, Stubber],
+) -> None:
+    idp, idp_stub, identity, identity_stub = cognito
+    _clients(idp_stub, CLIENT)
+    identity_stub.add_client_error("set_identity_pool_roles", "InvalidParameterException", "no such provider")
+    _roles_set(identity_stub)
+    clock = Clock()
+    outcome = app.handle(
+        _request(), cognito_idp=idp, cognito_identity=identity, region=REGION, sleep=clock.sleep, clock=clock
+    )
+    assert outcome.data["AppClientId"] == CLIENT["ClientId"]
+    assert clock.now == app.POLL_SECONDS

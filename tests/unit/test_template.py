@@ -628,6 +628,8 @@ def _evaluate(expression: Any, values: dict[str, str]) -> Any:
     if isinstance(expression, dict):
         ((function, argument),) = expression.items()
         if function == "Ref":
+            if PARAMETERS.get(argument, {}).get("Type") == "CommaDelimitedList":
+                return values[argument].split(",")
             return values[argument]
         args = [_evaluate(a, values) for a in argument] if isinstance(argument, list) else argument
         if function == "Fn::Equals":
@@ -640,9 +642,6 @@ def _evaluate(expression: Any, values: dict[str, str]) -> Any:
             return any(args)
         if function == "Fn::Contains":
             return str(args[1]) in [str(v) for v in args[0]]
-        if function == "Fn::Join":  # a CommaDelimitedList's value is its comma-separated text
-            separator, items = args
-            return items if isinstance(items, str) else separator.join(str(i) for i in items)
         raise AssertionError(f"no evaluator for {function}")
     if isinstance(expression, list):
         return [_evaluate(e, values) for e in expression]

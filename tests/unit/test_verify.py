@@ -291,3 +291,14 @@ def test_the_self_test_alert_goes_to_the_operations_topic_only() -> None:
         evaluated_until_ms=0,
     )
     assert channels_for(alert) == ("operations",)
+
+
+def test_the_archive_search_reads_a_chunk_at_a_time_and_crosses_midnight() -> None:
+    import io
+
+    body = b"x" * 10 + RUN.encode() + b"y" * 10
+    assert app._holds(io.BytesIO(body), RUN.encode(), chunk=15), "the marker straddles two chunks"
+    assert not app._holds(io.BytesIO(b"z" * 50), RUN.encode(), chunk=15)
+    before = int(datetime(2026, 12, 3, 23, 59, tzinfo=UTC).timestamp() * 1000)
+    after = int(datetime(2026, 12, 4, 0, 4, tzinfo=UTC).timestamp() * 1000)
+    assert app._partitions(before, after) == ["events/dt=2026-12-03/hour=23/", "events/dt=2026-12-04/hour=00/"]

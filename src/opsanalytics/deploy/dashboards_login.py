@@ -115,8 +115,19 @@ def handle(
         return Outcome(physical_id=identity_pool_id, reason="the identity pool goes with the stack")
     user_pool_id = required_string(properties, "UserPoolId")
     viewer_role_arn = required_string(properties, "ViewerRoleArn")
+    deadline = clock() + MAX_WAIT_SECONDS
     client_id = find_app_client(cognito_idp, user_pool_id, sleep=sleep, clock=clock)
     provider = provider_name(region, user_pool_id)
-    set_roles(cognito_identity, identity_pool_id, viewer_role_arn, provider, client_id)
+    while True:
+        try:
+            set_roles(cognito_identity, identity_pool_id, viewer_role_arn, provider, client_id)
+            break
+        except Exception as exc:
+            # the client can be listed before OpenSearch has added its provider to the identity pool
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code != "InvalidParameterException" or clock() >= deadline:
+                raise
+            log.warning("the identity pool has no provider for the client yet", extra={"error": str(exc)})
+            sleep(POLL_SECONDS)
     log.info("identity pool roles set", extra={"identity_pool": identity_pool_id, "app_client": client_id})
     return Outcome(physical_id=identity_pool_id, data={"AppClientId": client_id, "ProviderName": provider})

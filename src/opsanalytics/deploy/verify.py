@@ -2,9 +2,10 @@
 
 1. ``stack``: the stack exists, its last operation completed, and it has the outputs the other hops need.
 2. ``write``: a test log group of its own (``/opsanalytics/verify/<stack>/<run>``) subscribed to the logs stream
-   with the stack's subscription role, and three minutes of lines from the self-test service
-   ``opsanalytics-verify-<run>`` (`opsanalytics.alerting.rules.SELF_TEST_PREFIX`): an error burst, then clean
-   lines, then one more line that moves the realtime job's watermark past the clean minute.
+   with the stack's subscription role, and lines from the self-test service ``opsanalytics-verify-<run>``
+   (`opsanalytics.alerting.rules.SELF_TEST_PREFIX`) over the next three minutes: an error burst at the start of
+   one minute, clean lines at the start of the next, then one more line that moves the realtime job's watermark
+   past the clean minute.
 3. ``archive``: the run's events in the archive bucket's ``events/`` (Firehose buffers up to five minutes).
 4. ``metrics``: the run's metric windows in ``metrics-realtime-*`` (the realtime job and the metrics function).
 5. ``alert``: the built-in self-test rule fired and resolved on the operations topic, read through a queue this
@@ -26,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
@@ -117,6 +118,8 @@ class Run:
     started_ms: int
     outputs: dict[str, str] = field(default_factory=dict)
     log_group: str = ""
+    burst_ms: int = 0
+    """The minute the error burst is in: the archive partition its events land in."""
     queue_url: str = ""
     subscription_arn: str = ""
 
@@ -153,9 +156,9 @@ def _minute_start(ms: int) -> int:
     return ms - ms % 60_000
 
 
-def _put(clients: Clients, run: Run, stream: str, lines: list[str]) -> None:
-    now = int(clients.clock() * 1000)
-    events = [{"timestamp": now + i, "message": line} for i, line in enumerate(lines)]
+def _put(clients: Clients, run: Run, stream: str, lines: list[str], at_ms: int) -> None:
+    """`lines` stamped from `at_ms` on, a millisecond apart: all in the minute of `at_ms`."""
+    events = [{"timestamp": at_ms + i, "message": line} for i, line in enumerate(lines)]
     clients.logs.put_log_events(logGroupName=run.log_group, logStreamName=stream, logEvents=events)
 
 
@@ -185,14 +188,18 @@ def write_test_lines(clients: Clients, run: Run) -> str:
             f"cannot make the test log group {run.log_group}: {exc}; your credentials need logs:CreateLogGroup, "
             f"logs:PutSubscriptionFilter and iam:PassRole on {run.outputs['LogsSubscriptionRoleArn']}"
         ) from exc
-    burst = int(clients.clock() * 1000)
-    _put(clients, run, stream, [_line(run, "ERROR", i) for i in range(ERRORS_PER_BURST)])
-    clean_minute = _minute_start(burst) + 60_000
-    _sleep_until(clients, clean_minute + 1_000)
-    _put(clients, run, stream, [_line(run, "INFO", i) for i in range(CLEAN_LINES)])
+    # each group of lines at the start of a minute of its own, at the time it is written: on a busy stack the
+    # realtime job's watermark follows the other traffic, and a line written late in its minute could arrive late
+    burst_minute = _minute_start(int(clients.clock() * 1000)) + 60_000
+    _sleep_until(clients, burst_minute + 2_000)
+    _put(clients, run, stream, [_line(run, "ERROR", i) for i in range(ERRORS_PER_BURST)], burst_minute + 2_000)
+    clean_minute = burst_minute + 60_000
+    _sleep_until(clients, clean_minute + 2_000)
+    _put(clients, run, stream, [_line(run, "INFO", i) for i in range(CLEAN_LINES)], clean_minute + 2_000)
     # the realtime job emits a window once its watermark (newest event time less 5 s) passes the window's end
     _sleep_until(clients, clean_minute + 60_000 + 10_000)
-    _put(clients, run, stream, [_line(run, "INFO", CLEAN_LINES)])
+    _put(clients, run, stream, [_line(run, "INFO", CLEAN_LINES)], clean_minute + 60_000 + 10_000)
+    run.burst_ms = burst_minute
     return f"{ERRORS_PER_BURST} errors, then {CLEAN_LINES + 1} clean lines, to {run.log_group}"
 
 
@@ -205,25 +212,45 @@ def _wait_for(clients: Clients, timeout: float, probe: Callable[[], str | None])
         clients.sleep(POLL_SECONDS)
 
 
-def _archived_objects(clients: Clients, bucket: str, since_ms: int) -> Iterator[tuple[str, bytes]]:
-    day = datetime.fromtimestamp(since_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
-    pages = clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"events/dt={day}/")
-    for page in pages:
-        for obj in page.get("Contents", []):
-            if obj["LastModified"].timestamp() * 1000 < since_ms - 60_000:
-                continue
-            body = clients.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            yield obj["Key"], gzip.decompress(body) if obj["Key"].endswith(".gz") else body
+def _partitions(since_ms: int, until_ms: int) -> list[str]:
+    """The archive's ``events/dt=/hour=/`` prefixes of the hours from `since_ms` to `until_ms` (a run may cross
+    midnight): a Firehose record is filed under the hour of its earliest event."""
+    hour_ms = 3_600_000
+    first, last = since_ms - since_ms % hour_ms, until_ms - until_ms % hour_ms
+    return [
+        datetime.fromtimestamp(start / 1000, tz=UTC).strftime("events/dt=%Y-%m-%d/hour=%H/")
+        for start in range(first, last + 1, hour_ms)
+    ]
+
+
+def _holds(stream: Any, marker: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether `marker` is in the stream, read a chunk at a time (objects of 128 MB stay out of memory)."""
+    tail = b""
+    while block := stream.read(chunk):
+        if marker in tail + block:
+            return True
+        tail = block[-len(marker) :]
+    return False
 
 
 def check_archive(clients: Clients, run: Run, timeout: float) -> str:
     bucket = run.outputs["ArchiveBucketName"]
     marker = run.run_id.encode()
+    checked: set[str] = set()
+    paginator = clients.s3.get_paginator("list_objects_v2")
 
     def probe() -> str | None:
-        for key, body in _archived_objects(clients, bucket, run.started_ms):
-            if marker in body:
-                return key
+        for prefix in _partitions(run.burst_ms or run.started_ms, int(clients.clock() * 1000)):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    key = str(obj["Key"])
+                    if key in checked:
+                        continue
+                    checked.add(key)
+                    body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"]
+                    stream = gzip.GzipFile(fileobj=body) if key.endswith(".gz") else body
+                    if _holds(stream, marker):
+                        return key
         return None
 
     key = _wait_for(clients, timeout, probe)
