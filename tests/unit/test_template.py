@@ -857,3 +857,28 @@ def test_verify_has_what_it_needs_from_the_stack() -> None:
     assert refers_to(TEMPLATE["Outputs"]["LogsSubscriptionRoleArn"]["Value"], "CloudWatchLogsToLogsStreamRole")
     variables = properties("MetricsProcessorFunction")["Environment"]["Variables"]
     assert refers_to(variables["OPERATIONS_TOPIC_ARN"], "OperationsTopic"), "where the self-test alerts go"
+
+
+def _names_a_resource(value: Any) -> bool:
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"] in TEMPLATE["Resources"]
+        if "Fn::GetAtt" in value:
+            return True
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            return any(f"${{{name}" in text for name in TEMPLATE["Resources"])
+        return any(_names_a_resource(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_names_a_resource(v) for v in value)
+    return False
+
+
+@pytest.mark.parametrize("function", ["MetricsProcessorFunction", "LogTransformerFunction"])
+def test_sam_local_gets_a_value_for_every_variable_set_from_a_resource(function: str) -> None:
+    """sam local invoke leaves a resource's Ref as its logical id ("OperationsTopic"), which the settings parsed at
+    cold start refuse: events/env.json gives each such variable of the functions that parse settings at import."""
+    variables = properties(function)["Environment"]["Variables"]
+    from_resources = {name for name, value in variables.items() if _names_a_resource(value)}
+    given = json.loads((ROOT / "events" / "env.json").read_text()).get(function, {})
+    assert from_resources <= set(given), sorted(from_resources - set(given))
