@@ -185,6 +185,10 @@ ACTIONS: Final[dict[tuple[str, str], tuple[str, Resource]]] = {
         "cognito-idp:ListUserPoolClients",
         lambda s, p: f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{p['UserPoolId']}",
     ),
+    ("cognito-idp", "DescribeUserPoolClient"): (
+        "cognito-idp:DescribeUserPoolClient",
+        lambda s, p: f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{p['UserPoolId']}",
+    ),
     ("cognito-identity", "SetIdentityPoolRoles"): (
         "cognito-identity:SetIdentityPoolRoles",
         lambda s, p: f"arn:aws:cognito-identity:{REGION}:{ACCOUNT}:identitypool/{p['IdentityPoolId']}",

@@ -4,6 +4,7 @@ it finds the app client OpenSearch made, waits for it, sets the identity pool's 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -108,13 +109,21 @@ def test_no_client_in_time_fails_with_what_to_check(cognito: tuple[Any, Stubber,
         )
 
 
-def test_two_clients_opensearch_could_have_made_fail_with_their_names(
+def test_of_two_clients_opensearch_made_the_newest_is_the_domains(
     cognito: tuple[Any, Stubber, Any, Stubber],
 ) -> None:
-    idp, idp_stub, identity, _ = cognito
-    _clients(idp_stub, CLIENT, {**CLIENT, "ClientId": "second000000000000000000000", "ClientName": "AWSOpenSearch-x"})
-    with pytest.raises(app.AppClientNotFound, match=r"2 app clients made by OpenSearch .*AWSOpenSearch-x"):
-        app.handle(_request(), cognito_idp=idp, cognito_identity=identity, region=REGION)
+    """A replaced domain: CloudFormation makes the new one (and its client) before it deletes the old one."""
+    idp, idp_stub, identity, identity_stub = cognito
+    old = {**CLIENT, "ClientId": "old00000000000000000000000", "ClientName": "AWSOpenSearch-old"}
+    _clients(idp_stub, old, CLIENT)
+    for client, day in ((old, 1), (CLIENT, 3)):
+        described = {"UserPoolClient": {**client, "CreationDate": datetime(2026, 12, day, tzinfo=UTC)}}
+        idp_stub.add_response(
+            "describe_user_pool_client", described, {"UserPoolId": USER_POOL, "ClientId": client["ClientId"]}
+        )
+    _roles_set(identity_stub)
+    outcome = app.handle(_request("Update"), cognito_idp=idp, cognito_identity=identity, region=REGION)
+    assert outcome.data["AppClientId"] == CLIENT["ClientId"]
 
 
 def test_delete_leaves_the_identity_pool_to_cloudformation(cognito: tuple[Any, Stubber, Any, Stubber]) -> None:

@@ -30,7 +30,7 @@ MAX_WAIT_SECONDS: Final = 600.0
 
 
 class AppClientNotFound(RuntimeError):
-    """The user pool holds no app client OpenSearch made, or more than one it could have made."""
+    """The user pool holds no app client OpenSearch made."""
 
 
 def user_pool_clients(cognito_idp: Any, user_pool_id: str) -> list[dict[str, str]]:
@@ -44,18 +44,21 @@ def user_pool_clients(cognito_idp: Any, user_pool_id: str) -> list[dict[str, str
         request["NextToken"] = page["NextToken"]
 
 
-def opensearch_client(clients: Sequence[dict[str, str]], user_pool_id: str) -> str | None:
-    """The id of the app client OpenSearch made: the one named as OpenSearch names them, or, in a pool that holds
-    a single client, that one (the stack's pool has no other). None when there is none yet."""
+def opensearch_client(cognito_idp: Any, clients: Sequence[dict[str, str]], user_pool_id: str) -> str | None:
+    """The id of the app client OpenSearch made: the one named as OpenSearch names them (the newest, when a replaced
+    domain's is still there: CloudFormation deletes the old domain after it made the new one), or, in a pool that
+    holds a single client, that one (the stack's pool has no other). None when there is none yet."""
     named = [c for c in clients if c["name"].startswith(CLIENT_NAME_PREFIXES)]
-    if len(named) == 1:
-        return named[0]["id"]
     if len(named) > 1:
-        listed = ", ".join(f"{c['name']} ({c['id']})" for c in named)
-        raise AppClientNotFound(
-            f"user pool {user_pool_id} holds {len(named)} app clients made by OpenSearch ({listed}); "
-            "delete the ones no domain uses and deploy again"
-        )
+        created = {
+            c["id"]: cognito_idp.describe_user_pool_client(UserPoolId=user_pool_id, ClientId=c["id"])["UserPoolClient"][
+                "CreationDate"
+            ]
+            for c in named
+        }
+        return max(created, key=lambda client_id: created[client_id])
+    if named:
+        return named[0]["id"]
     if len(clients) == 1:
         return clients[0]["id"]
     return None
@@ -72,7 +75,7 @@ def find_app_client(
     deadline = clock() + max_wait_seconds
     while True:
         clients = user_pool_clients(cognito_idp, user_pool_id)
-        found = opensearch_client(clients, user_pool_id)
+        found = opensearch_client(cognito_idp, clients, user_pool_id)
         if found is not None:
             return found
         if clock() >= deadline:
