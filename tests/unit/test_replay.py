@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from opsanalytics.local.replay import MAX_EVENTS_PER_PAYLOAD, read_log_file, subscription_payloads
+from opsanalytics.local.replay import (
+    MAX_EVENTS_PER_PAYLOAD,
+    MAX_PAYLOAD_BYTES,
+    MAX_PAYLOAD_SPAN_MS,
+    read_log_file,
+    subscription_payloads,
+)
 from opsanalytics.logevents.cloudwatch import decode_subscription_payload
 
 START = 1_767_261_600_000
@@ -53,3 +59,24 @@ def test_payloads_respect_cloudwatch_batch_limits_and_decode_back() -> None:
     assert decoded.log_group == "/replay/app"
     stamps = [e["timestamp"] for e in decoded.log_events]
     assert stamps == sorted(stamps)
+
+
+def test_a_payload_spans_seconds_not_the_whole_file() -> None:
+    """A file of a day's lines, one a minute: CloudWatch would deliver them one flush at a time, not as one."""
+    events = [{"id": str(i), "timestamp": START + i * 60_000, "message": f"line {i}"} for i in range(1440)]
+    payloads = list(subscription_payloads("/replay/app", "app", events))
+    assert len(payloads) == 1440
+    burst = [{"id": str(i), "timestamp": START + i * 100, "message": f"line {i}"} for i in range(200)]
+    spans = []
+    for payload, _ in subscription_payloads("/replay/app", "app", burst):
+        stamps = [e["timestamp"] for e in decode_subscription_payload(payload, base64_encoded=False).log_events]
+        spans.append(stamps[-1] - stamps[0])
+    assert max(spans) <= MAX_PAYLOAD_SPAN_MS and len(spans) == 4
+
+
+def test_the_size_limit_counts_bytes_as_cloudwatch_does() -> None:
+    wide = "é" * 1000  # 2,000 bytes in UTF-8
+    events = [{"id": str(i), "timestamp": START, "message": wide} for i in range(1000)]
+    counts = [count for _, count in subscription_payloads("/replay/app", "app", events)]
+    assert sum(counts) == 1000
+    assert all(count * (2000 + 26) <= MAX_PAYLOAD_BYTES for count in counts)

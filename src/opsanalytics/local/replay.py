@@ -23,9 +23,13 @@ from opsanalytics.local.samples import cloudwatch_event_id
 from opsanalytics.logevents.cloudwatch import encode_subscription_payload
 from opsanalytics.logevents.parsing import parse_timestamp
 
-# CloudWatch Logs caps a PutLogEvents batch at 10,000 events and 1 MiB; subscription deliveries are no larger.
+# CloudWatch Logs caps a PutLogEvents batch at 10,000 events and 1,048,576 bytes (the UTF-8 messages plus 26 bytes
+# each); subscription deliveries are no larger.
 MAX_EVENTS_PER_PAYLOAD: Final = 10_000
 MAX_PAYLOAD_BYTES: Final = 1_000_000
+# A delivery holds what one stream wrote in a short span: agents and the Lambda runtime flush every few seconds
+# (the CloudWatch agent's force_flush_interval is 5 s), so a file's months of lines do not become one payload.
+MAX_PAYLOAD_SPAN_MS: Final = 5_000
 _LEADING_ISO = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\s")
 
 
@@ -99,12 +103,14 @@ def read_log_file(path: Path, *, start_ms: int, interval_ms: int = 100, file_ind
 def subscription_payloads(
     log_group: str, log_stream: str, events: Iterable[dict[str, Any]], owner: str = "123456789012"
 ) -> Iterator[tuple[bytes, int]]:
-    """(gzip payload, event count) batches of one stream's events, time-ordered, within CloudWatch's limits."""
+    """(gzip payload, event count) batches of one stream's events, time-ordered, as CloudWatch delivers them:
+    within its count and size limits, and no more than `MAX_PAYLOAD_SPAN_MS` of event time each."""
     batch: list[dict[str, Any]] = []
     size = 0
     for event in sorted(events, key=lambda e: int(e["timestamp"])):
-        event_size = len(event["message"]) + 26  # CloudWatch counts 26 bytes of overhead per event
-        if batch and (len(batch) >= MAX_EVENTS_PER_PAYLOAD or size + event_size > MAX_PAYLOAD_BYTES):
+        event_size = len(event["message"].encode("utf-8")) + 26  # CloudWatch counts 26 bytes of overhead per event
+        too_long = batch and int(event["timestamp"]) - int(batch[0]["timestamp"]) > MAX_PAYLOAD_SPAN_MS
+        if batch and (len(batch) >= MAX_EVENTS_PER_PAYLOAD or size + event_size > MAX_PAYLOAD_BYTES or too_long):
             yield (
                 encode_subscription_payload(log_group=log_group, log_stream=log_stream, log_events=batch, owner=owner),
                 len(batch),
