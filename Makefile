@@ -80,8 +80,8 @@ template-checks: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.inst
 	$(SAM_VENV)/bin/python scripts/translate_template.py --output build/cloudformation/template.json
 	$(SAM_VENV)/bin/cfn-lint build/cloudformation/template.json
 	$(SAM_VENV)/bin/sam build
-	$(VENV)/bin/python scripts/check_package_sizes.py --build-dir .aws-sam/build
-	$(VENV)/bin/python scripts/check_upgrade.py
+	$(VENV)/bin/python -m scripts.check_package_sizes --build-dir .aws-sam/build
+	$(VENV)/bin/python -m scripts.check_upgrade
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 
 flink-zip: $(VENV)/.installed

@@ -1,6 +1,6 @@
 """Each function built by `sam build`, with its layers, against Lambda's package limits.
 
-    python scripts/check_package_sizes.py [--build-dir .aws-sam/build]
+    python -m scripts.check_package_sizes [--build-dir .aws-sam/build]
 
 Lambda refuses a function whose code and layers unpack to more than 250 MB (262,144,000 bytes), and more than
 five layers; `sam deploy` uploads packages through S3, where the 50 MB limit of a direct upload does not apply,
@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from scripts.cloudformation_yaml import load_template
 
 UNPACKED_LIMIT = 262_144_000
 DIRECT_UPLOAD_ZIPPED = 50 * 2**20
@@ -54,15 +54,8 @@ def zipped_size(directory: Path) -> int:
     return len(buffer.getvalue())
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation's short-form tags as plain values (only names are needed here)."""
-
-
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def package_sizes(build_dir: Path) -> list[PackageSize]:
-    template = yaml.load((build_dir / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader
+    template = load_template((build_dir / "template.yaml").read_text())
     global_layers = ((template.get("Globals") or {}).get("Function") or {}).get("Layers") or []
     layer_dirs = {name: build_dir / name for name, r in template["Resources"].items() if "LayerVersion" in r["Type"]}
     sizes = []

@@ -1,6 +1,6 @@
 """Would deploying template.yaml over the last released stack destroy data? Compared with the newest v* tag.
 
-    python scripts/check_upgrade.py [--release TAG]
+    python -m scripts.check_upgrade [--release TAG]
 
 A release is a git tag v<major>.<minor>.<patch>; its template.yaml is what users' stacks run. For each resource of
 that template the check fails when the new one
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
+from scripts.cloudformation_yaml import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,29 +36,6 @@ STATEFUL: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "AWS::Glue::Table": (("CatalogId",), ("DatabaseName",), ("TableInput", "Name")),
     "AWS::KinesisAnalyticsV2::Application": (("ApplicationName",), ("ApplicationMode",)),
 }
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with CloudFormation's short-form tags kept as {"Fn::X": ...} (or {"Ref": ...})."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
-
-
-_Loader.add_multi_constructor("!", _intrinsic)
-
-
-def load_template(text: str) -> dict[str, Any]:
-    template: dict[str, Any] = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    return template
 
 
 def _at(properties: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -47,7 +47,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import yaml  # type: ignore[import-untyped, unused-ignore]
+from scripts import cloudformation_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -81,30 +81,8 @@ _REPORT_DURATION = re.compile(r"REPORT RequestId:.*?(?<!Init )Duration: ([\d.]+)
 # --- template discovery ---------------------------------------------------------------------------------------
 
 
-class _TemplateLoader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
-    """SafeLoader that accepts CloudFormation short-form tags (!Ref, !Sub, ...), kept as {"Fn::X": value}."""
-
-
-def _cloudformation_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    return {name: value}
-
-
-_TemplateLoader.add_multi_constructor("!", _cloudformation_tag)
-
-
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    document = yaml.load(path.read_text(), Loader=_TemplateLoader)  # a SafeLoader subclass
-    if not isinstance(document, dict):
-        raise ValueError(f"{path} is not a CloudFormation template")
-    return document
+    return cloudformation_yaml.load_template(path.read_text())
 
 
 @dataclass(frozen=True)

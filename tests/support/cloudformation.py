@@ -64,13 +64,9 @@ def translated_template() -> dict[str, Any]:
 
 def function_directories() -> dict[str, str]:
     """functions/<dir> → the logical id of its function (from template.yaml's CodeUri)."""
-    import yaml
+    from scripts.cloudformation_yaml import load_template
 
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
+    template = load_template((ROOT / "template.yaml").read_text())
     found = {}
     for name, resource in template["Resources"].items():
         code = (resource.get("Properties") or {}).get("CodeUri")

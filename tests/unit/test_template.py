@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from scripts.cloudformation_yaml import TemplateLoader, load_template
 
 from opsanalytics.deploy.subscriptions import SETTINGS_FROM_ENVIRONMENT, SETTINGS_FROM_PARAMETERS
 
@@ -24,28 +25,7 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 TEMPLATE_TEXT = TEMPLATE_PATH.read_text()
 
 
-class CloudFormationLoader(yaml.SafeLoader):
-    """SafeLoader with CloudFormation's short-form intrinsic functions."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    elif isinstance(node, yaml.MappingNode):
-        value = loader.construct_mapping(node, deep=True)
-    else:
-        raise yaml.constructor.ConstructorError(None, None, f"unexpected node for !{suffix}", node.start_mark)
-    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-TEMPLATE: dict[str, Any] = yaml.load(TEMPLATE_TEXT, Loader=CloudFormationLoader)  # a SafeLoader subclass
+TEMPLATE: dict[str, Any] = load_template(TEMPLATE_TEXT)
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, dict[str, Any]] = TEMPLATE["Parameters"]
 
@@ -187,7 +167,7 @@ def _wildcard_resource_nodes(node: yaml.Node, path: tuple[str, ...] = ()) -> Ite
             yield from _wildcard_resource_nodes(item, (*path, str(index)))
 
 
-TEMPLATE_NODE = yaml.compose(TEMPLATE_TEXT, Loader=CloudFormationLoader)
+TEMPLATE_NODE = yaml.compose(TEMPLATE_TEXT, Loader=TemplateLoader)
 assert TEMPLATE_NODE is not None
 WILDCARD_RESOURCES = list(_wildcard_resource_nodes(TEMPLATE_NODE))
 
