@@ -23,7 +23,7 @@ from opsanalytics.batch.signatures import (
     WHITESPACE_RULE,
     normalise_message,
 )
-from opsanalytics.logevents.model import LOG_EVENT_SCHEMA_VERSION, LogEvent
+from opsanalytics.logevents.model import LOG_EVENT_SCHEMA_VERSION, READABLE_LOG_EVENT_SCHEMA_VERSIONS, LogEvent
 from opsanalytics.realtime.windows import PERCENTILES
 
 CORRUPT_COLUMN: Final = "_corrupt_record"
@@ -59,6 +59,15 @@ LOG_EVENT_SPARK_TYPES: Final[Mapping[str, T.DataType]] = {
     "memory_used_mb": T.IntegerType(),
     "init_ms": T.DoubleType(),
     "lambda_status": T.StringType(),
+    "trace_id": T.StringType(),
+    "span_id": T.StringType(),
+    "k8s_namespace": T.StringType(),
+    "k8s_pod": T.StringType(),
+    "container": T.StringType(),
+    # The JSON text of the attributes object, as written: a string column keeps every value's JSON type, which
+    # a map column (one value type) would not. Read one with get_json_object(attributes, "$['order.id']").
+    "attributes": T.StringType(),
+    "attributes_truncated": T.BooleanType(),
 }
 KEY_FIELDS: Final = ("event_id", "timestamp", "log_group", "service", "error")
 
@@ -72,19 +81,6 @@ def log_event_schema(*, with_corrupt_record: bool = True) -> T.StructType:
     return T.StructType(fields)
 
 
-def conform_events(df: DataFrame) -> DataFrame:
-    """Any DataFrame of event fields (e.g. a Glue DynamicFrame's, with inferred types) → the LogEvent
-    schema: each field cast to its type, missing ones null, extra ones dropped."""
-    present = set(df.columns)
-    columns = [
-        (F.col(name).cast(kind) if name in present else F.lit(None).cast(kind)).alias(name)
-        for name, kind in LOG_EVENT_SPARK_TYPES.items()
-    ]
-    for extra in (CORRUPT_COLUMN, INPUT_FILE_COLUMN):
-        columns.append(F.col(extra) if extra in present else F.lit(None).cast(T.StringType()).alias(extra))
-    return df.select(*columns)
-
-
 def _key_fields_present() -> Column:
     condition = F.lit(True)
     for name in KEY_FIELDS:
@@ -93,8 +89,8 @@ def _key_fields_present() -> Column:
 
 
 def _usable(raw: DataFrame) -> Column:
-    """A line that parsed and carries every key field."""
-    condition = _key_fields_present()
+    """A line that parsed, is of a schema version this job reads, and carries every key field."""
+    condition = _key_fields_present() & F.col("schema_version").isin(*sorted(READABLE_LOG_EVENT_SCHEMA_VERSIONS))
     if CORRUPT_COLUMN in raw.columns:
         condition = condition & F.col(CORRUPT_COLUMN).isNull()
     return condition
@@ -350,7 +346,6 @@ __all__ = [
     "CORRUPT_COLUMN",
     "INPUT_FILE_COLUMN",
     "LOG_EVENT_SCHEMA_VERSION",
-    "conform_events",
     "error_signatures",
     "for_aggregation",
     "in_days",

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from typing import Final, Literal, NotRequired, TypedDict
 
-LOG_EVENT_SCHEMA_VERSION: Final = 1
+LOG_EVENT_SCHEMA_VERSION: Final = 2
+# Versions every reader of `LogEvent` documents accepts. Version 2 added `attributes`, `attributes_truncated`,
+# `trace_id`, `span_id`, `k8s_namespace`, `k8s_pod`, `container` and the ``logfmt`` format, all optional: a
+# version-1 document reads as a version-2 one without them.
+READABLE_LOG_EVENT_SCHEMA_VERSIONS: Final = frozenset({1, 2})
 
-LogFormat = Literal["json", "lambda_report", "lambda_platform", "access_log", "text"]
-LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("json", "lambda_report", "lambda_platform", "access_log", "text")
+LogFormat = Literal["json", "logfmt", "lambda_report", "lambda_platform", "access_log", "text"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("json", "logfmt", "lambda_report", "lambda_platform", "access_log", "text")
+
+# An attribute's value: a JSON scalar or a list of them (deeper structures are kept as their JSON text).
+AttributeValue = str | int | float | bool | None | list[str | int | float | bool | None]
 
 Level = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "CRITICAL"]
 LEVELS: Final[tuple[Level, ...]] = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "CRITICAL")
@@ -20,7 +27,7 @@ ERROR_LEVELS: Final = frozenset({"ERROR", "FATAL", "CRITICAL"})
 
 
 class LogEvent(TypedDict):
-    """One CloudWatch log event, parsed and normalised (schema version 1)."""
+    """One CloudWatch log event, parsed and normalised (schema version 2)."""
 
     schema_version: int
     event_id: str
@@ -46,6 +53,15 @@ class LogEvent(TypedDict):
     memory_used_mb: NotRequired[int]
     init_ms: NotRequired[float]
     lambda_status: NotRequired[str]
+    # version 2
+    trace_id: NotRequired[str]  # X-Ray (1-...), W3C/OpenTelemetry (32 hex digits), as the line wrote it
+    span_id: NotRequired[str]
+    k8s_namespace: NotRequired[str]
+    k8s_pod: NotRequired[str]
+    container: NotRequired[str]
+    # the structured line's other fields, flattened to dotted keys (`opsanalytics.logevents.attributes`)
+    attributes: NotRequired[dict[str, AttributeValue]]
+    attributes_truncated: NotRequired[bool]  # present (true) when attributes were cut to their bounds
 
 
 # Spelled out: with postponed annotations, TypedDict cannot see NotRequired at runtime.

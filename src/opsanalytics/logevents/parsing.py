@@ -20,6 +20,16 @@ from typing import Any, Final
 
 import orjson
 
+from opsanalytics.logevents.attributes import (
+    MAX_ATTRIBUTE_CHARS,
+    MAX_ATTRIBUTES,
+    SPAN_KEYS,
+    TRACE_KEYS,
+    bounded_attributes,
+    flatten,
+    may_nest,
+    trace_context,
+)
 from opsanalytics.logevents.cloudwatch import check_log_event
 from opsanalytics.logevents.model import ERROR_LEVELS, LOG_EVENT_SCHEMA_VERSION, LogEvent
 from opsanalytics.timestamps import parse_iso_ms
@@ -65,9 +75,38 @@ _NUMERIC_LEVELS: Final[dict[int, str]] = {
     60: "FATAL",
 }
 
-_LEVEL_KEYS: Final = ("level", "levelname", "severity", "log_level", "loglevel", "lvl", "levelName", "@l")
-_MESSAGE_KEYS: Final = ("message", "msg", "@message", "@m", "event", "text", "log")
-_SERVICE_KEYS: Final = ("service", "service_name", "serviceName", "app", "application")
+_LEVEL_KEYS: Final = (
+    "level",
+    "levelname",
+    "severity",
+    "log_level",
+    "loglevel",
+    "lvl",
+    "levelName",
+    "@l",
+    "log.level",  # ECS
+    "severity_text",  # OpenTelemetry (the collector's CloudWatch exporter; OTLP JSON below)
+    "severityText",
+    "severity_number",
+    "severityNumber",
+)
+_SEVERITY_NUMBER_KEYS: Final = frozenset({"severity_number", "severityNumber"})
+_MESSAGE_KEYS: Final = ("message", "msg", "@message", "@m", "event", "text", "body", "log")
+_SERVICE_KEYS: Final = (
+    "service",
+    "service_name",
+    "serviceName",
+    "service.name",  # ECS
+    "resource.service.name",  # OpenTelemetry resource
+    "app",
+    "application",
+    # Kubernetes metadata as Fluent Bit's kubernetes filter writes it: the app label, else the container
+    "kubernetes.labels.app.kubernetes.io/name",
+    "kubernetes.labels.app",
+    "kubernetes.labels.k8s-app",
+    "kubernetes.container_name",
+    "container_name",  # ECS FireLens
+)
 # (key, factor to milliseconds)
 _LATENCY_KEYS: Final = (
     ("latency_ms", 1.0),
@@ -80,16 +119,93 @@ _LATENCY_KEYS: Final = (
     ("durationMs", 1.0),
     ("latencyMs", 1.0),
     ("took_ms", 1.0),
+    ("responseTime", 1.0),  # pino-http
+    ("ElapsedMilliseconds", 1.0),  # Serilog request logging
+    ("Elapsed", 1.0),
     ("request_time", 1000.0),  # nginx JSON access logs: seconds
+    ("event.duration", 1e-6),  # ECS: nanoseconds
 )
-_STATUS_KEYS: Final = ("status", "status_code", "statusCode", "http_status", "httpStatus", "response_status")
-_TIMESTAMP_KEYS: Final = ("timestamp", "time", "ts", "@timestamp", "@t", "requestTimeEpoch", "datetime")
-_METHOD_KEYS: Final = ("method", "http_method", "httpMethod", "request_method")
-_PATH_KEYS: Final = ("path", "resourcePath", "route", "uri", "url", "request_uri")
-_BYTES_KEYS: Final = ("bytes", "responseLength", "bytes_sent", "body_bytes_sent", "response_size")
-_REQUEST_ID_KEYS: Final = ("request_id", "requestId", "aws_request_id", "function_request_id")
-_CLIENT_IP_KEYS: Final = ("client_ip", "ip", "sourceIp", "remote_addr", "clientIp")
-_USER_AGENT_KEYS: Final = ("user_agent", "userAgent", "http_user_agent")
+_STATUS_KEYS: Final = (
+    "status",
+    "status_code",
+    "statusCode",
+    "http_status",
+    "httpStatus",
+    "response_status",
+    "StatusCode",  # Serilog request logging
+    "res.statusCode",  # pino-http
+    "http.response.status_code",  # ECS, OpenTelemetry semantic conventions
+    "attributes.http.response.status_code",
+    "attributes.http.status_code",
+)
+_TIMESTAMP_KEYS: Final = (
+    "timestamp",
+    "time",
+    "ts",
+    "@timestamp",
+    "@t",
+    "requestTimeEpoch",
+    "datetime",
+    "timeUnixNano",  # OTLP JSON
+)
+_METHOD_KEYS: Final = (
+    "method",
+    "http_method",
+    "httpMethod",
+    "request_method",
+    "RequestMethod",
+    "req.method",
+    "http.request.method",
+    "attributes.http.request.method",
+    "attributes.http.method",
+)
+_PATH_KEYS: Final = (
+    "path",
+    "resourcePath",
+    "route",
+    "uri",
+    "url",
+    "request_uri",
+    "RequestPath",  # Serilog request logging
+    "req.url",  # pino-http
+    "url.path",
+    "url.original",
+    "attributes.url.path",
+    "attributes.http.route",
+    "attributes.http.target",
+)
+_BYTES_KEYS: Final = (
+    "bytes",
+    "responseLength",
+    "bytes_sent",
+    "body_bytes_sent",
+    "response_size",
+    "http.response.body.bytes",
+)
+_REQUEST_ID_KEYS: Final = ("request_id", "requestId", "aws_request_id", "function_request_id", "http.request.id")
+_CLIENT_IP_KEYS: Final = (
+    "client_ip",
+    "ip",
+    "sourceIp",
+    "remote_addr",
+    "clientIp",
+    "client.ip",
+    "source.ip",
+    "attributes.client.address",
+)
+_USER_AGENT_KEYS: Final = ("user_agent", "userAgent", "http_user_agent", "user_agent.original")
+_NAMESPACE_KEYS: Final = ("kubernetes.namespace_name", "k8s.namespace.name", "resource.k8s.namespace.name")
+_POD_KEYS: Final = ("kubernetes.pod_name", "k8s.pod.name", "resource.k8s.pod.name")
+_CONTAINER_KEYS: Final = (
+    "kubernetes.container_name",
+    "container_name",
+    "k8s.container.name",
+    "resource.k8s.container.name",
+    "container.name",
+)
+# A container runtime's envelope around the line the process wrote (Docker json-file, Fluent Bit, FireLens):
+# {"log": "<line>", "stream": "stdout", ...}. Its "log" is parsed as a line of its own.
+_ENVELOPE_KEYS: Final = frozenset({"stream", "source", "container_id", "container_name"})
 
 _LAMBDA_REPORT = re.compile(
     r"REPORT RequestId: (?P<rid>\S+)\s+Duration: (?P<dur>[\d.]+) ms\s+Billed Duration: (?P<billed>[\d.]+) ms"
@@ -121,30 +237,92 @@ _UPPER_LEVEL = re.compile(
     r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|PANIC|CRITICAL|CRIT|EMERG|ALERT)\b"
 )
 _DELIMITED_LEVEL_PATTERN: Final = (
-    r"(?:^|[\[<(\s|])(trace|debug|info|notice|warn|warning|error|err|severe|fatal|critical|crit|emerg|alert)"
+    r"(?:^|[\[<(\s|])(trace|debug|info|notice|warn|warning|error|err|severe|fatal|panic|critical|crit|emerg|alert)"
     r"(?:[\]>):|]|\s*:)"
 )
 _DELIMITED_LEVEL = re.compile(_DELIMITED_LEVEL_PATTERN, re.IGNORECASE)
 _DELIMITED_LEVEL_LOWER = re.compile(_DELIMITED_LEVEL_PATTERN)  # for lower-cased ASCII text
 # Every level word of the two patterns above starts with one of these (WARNING with WARN, ERROR with ERR, ...).
 _UPPER_LEVEL_STEMS = re.compile("TRACE|DEBUG|INFO|NOTICE|WARN|ERR|SEVERE|FATAL|PANIC|CRIT|EMERG|ALERT")
-_LOWER_LEVEL_STEMS = re.compile("trace|debug|info|notice|warn|err|severe|fatal|crit|emerg|alert")
+_LOWER_LEVEL_STEMS = re.compile("trace|debug|info|notice|warn|err|severe|fatal|panic|crit|emerg|alert")
 _KV_LEVEL = re.compile(r"\blevel=\"?(\w+)", re.IGNORECASE)
 # A stack trace: Python's and Java's headers, an indented "at frame(" line, or an exception name first.
 _TRACE_HEADERS: Final = ("Traceback (most recent call last)", "Exception in thread")
 _INDENTED_FRAME = re.compile(r"\n\s+at \S+\(")
 _EXCEPTION_FIRST = re.compile(r"\w+(?:\.\w+)*Exception: ")
+# Levels a runtime writes as the first characters of a line: .NET's console logger ("fail: Orders.Api[0]"),
+# and glog/klog, as Kubernetes components write ("E1203 16:39:33.123456    1 reflector.go:42] ...").
+_DOTNET_LEVELS: Final = {
+    "trce": "TRACE",
+    "dbug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARN",
+    "fail": "ERROR",
+    "crit": "CRITICAL",
+}
+_GLOG_LEVELS: Final = {"I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
+_GLOG = re.compile(r"[IWEF]\d{4} \d\d:\d\d:\d\d\.\d{6}\s+\d+ [^\s:\]]+:\d+\] ")
+# logfmt: key=value pairs, values bare or double-quoted with backslash escapes
+_LOGFMT_START = re.compile(r"[A-Za-z_@][\w.\-/@]*=")
+_LOGFMT_KEY: Final = r"[A-Za-z_@][\w.\-/@]*"
+# a quoted value as an unrolled loop (a run of plain characters per step, not an alternation per character)
+_LOGFMT_VALUE: Final = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s"]*'
+_LOGFMT_PAIR = re.compile(rf"({_LOGFMT_KEY})=({_LOGFMT_VALUE})")
+# the whole line as two or more pairs; no capturing groups (a capture inside a repeat costs on every iteration)
+_LOGFMT_LINE = re.compile(rf"{_LOGFMT_KEY}=(?:{_LOGFMT_VALUE})(?:\s+{_LOGFMT_KEY}=(?:{_LOGFMT_VALUE}))+")
+# API Gateway execution logs: "(<request id>) Method completed with status: 502"
+_API_GATEWAY_REQUEST = re.compile(r"\(([0-9a-f-]{36})\) ")
+_API_GATEWAY_STATUS = re.compile(r"Method completed with status: (\d{3})")
 # Only the start of a text line is searched for a level: the words "error" and "info" also appear in prose.
 _LEVEL_SEARCH_CHARS: Final = 160
 
 
+# Log groups AWS services write to, most specific first: the prefix, then the segment that names the resource.
+_NAMED_LOG_GROUP_PREFIXES: Final = (
+    "/aws/lambda/",
+    "/aws/ecs/containerinsights/",  # /aws/ecs/containerinsights/<cluster>/performance
+    "/aws/ecs/",
+    "/ecs/",
+    "/aws/rds/instance/",  # /aws/rds/instance/<instance>/<log type>
+    "/aws/rds/cluster/",
+    "/aws/rds/proxy/",
+    "/aws/docdb/",
+    "/aws/neptune/",
+    "/aws/eks/",  # /aws/eks/<cluster>/cluster
+    "/aws/containerinsights/",  # /aws/containerinsights/<cluster>/application
+    "/aws/codebuild/",
+    "/aws/elasticbeanstalk/",  # /aws/elasticbeanstalk/<environment>/var/log/...
+    "/aws/apprunner/",
+    "/aws/kinesisfirehose/",
+    "/aws/OpenSearchService/domains/",
+    "/aws/aes/domains/",
+    "/aws/appsync/apis/",
+    "/aws/sagemaker/Endpoints/",
+    "/aws/vendedlogs/states/",  # Step Functions: <state machine>-Logs
+)
+_API_GATEWAY_EXECUTION_LOGS: Final = "API-Gateway-Execution-Logs_"  # API-Gateway-Execution-Logs_<api id>/<stage>
+_LAMBDA_EDGE_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d\.")  # /aws/lambda/us-east-1.<function>
+
+
 def service_from_log_group(log_group: str) -> str:
-    """DESIGN's rule: /aws/lambda/<name> and /ecs|/aws/ecs/<name> give <name>; else the last segment."""
-    for prefix in ("/aws/lambda/", "/aws/ecs/", "/ecs/"):
+    """DESIGN's rule, extended to the log groups AWS services write: the resource a vended log group names
+    (/aws/lambda/<name>, /aws/rds/instance/<name>/<log type>, API-Gateway-Execution-Logs_<api id>/<stage>,
+    ...), else the last segment of the name."""
+    for prefix in _NAMED_LOG_GROUP_PREFIXES:
         if log_group.startswith(prefix):
             name = log_group[len(prefix) :].split("/", 1)[0]
+            if prefix == "/aws/lambda/" and (edge := _LAMBDA_EDGE_REGION.match(name)):
+                name = name[edge.end() :]
+            elif prefix == "/aws/vendedlogs/states/" and name.endswith("-Logs"):
+                name = name[: -len("-Logs")]
             if name:
                 return name
+    if log_group.startswith(_API_GATEWAY_EXECUTION_LOGS):
+        name = log_group[len(_API_GATEWAY_EXECUTION_LOGS) :].split("/", 1)[0]
+        if name:
+            return name
+    if log_group.startswith("/aws-glue/"):  # /aws-glue/jobs/output, /aws-glue/jobs/error
+        return "glue"
     segments = [s for s in log_group.split("/") if s]
     return segments[-1] if segments else "unknown"
 
@@ -161,6 +339,10 @@ def normalise_level(value: object) -> str | None:
 
 def detect_text_level(text: str) -> str:
     """Level of a plain-text line: an explicit level word near the start, else a stack trace means ERROR."""
+    if text[4:6] == ": " and (dotnet := _DOTNET_LEVELS.get(text[:4])) is not None:
+        return dotnet
+    if text[:1] in _GLOG_LEVELS and text[1:5].isdigit() and _GLOG.match(text):
+        return _GLOG_LEVELS[text[0]]
     head = text[:_LEVEL_SEARCH_CHARS]
     match = _search_from_word(_UPPER_LEVEL, _UPPER_LEVEL_STEMS, head)
     if match is None:
@@ -203,7 +385,7 @@ def _has_stack_trace(text: str) -> bool:
 
 
 def parse_timestamp(value: object) -> int | None:
-    """Epoch milliseconds from an ISO-8601 string or an epoch number in seconds, milliseconds or microseconds."""
+    """Epoch milliseconds from an ISO-8601 string or an epoch number in seconds, milli-, micro- or nanoseconds."""
     cls = value.__class__
     if cls is str:
         text = value.strip()  # type: ignore[attr-defined]
@@ -220,13 +402,15 @@ def parse_timestamp(value: object) -> int | None:
         number = float(value)  # type: ignore[arg-type]
     else:
         return None
-    if not 0 < number < 1e18:  # also rejects NaN
+    if not 0 < number < 1e20:  # also rejects NaN
         return None
     if number < 1e11:  # seconds
         return int(number * 1000)
     if number < 1e14:  # milliseconds
         return int(number)
-    return int(number / 1000)  # microseconds
+    if number < 1e17:  # microseconds
+        return int(number / 1000)
+    return int(number / 1_000_000)  # nanoseconds (OpenTelemetry)
 
 
 # Integers an event may carry: a signed 64-bit range, what JSON serialisation and OpenSearch's long both take.
@@ -316,13 +500,24 @@ def _parse_json(event: dict[str, Any], text: str) -> bool:
         return False
     if type(doc) is not dict:
         return False
-    layout = _JSON_LAYOUTS.get(keys := tuple(doc)) or _json_layout(keys)
-    if layout.typed:
+    if "type" in doc:
         record_type = doc["type"]
         if isinstance(record_type, str) and record_type.startswith("platform."):
             _lambda_json_platform(event, doc, record_type, text)
             event["error"] = event["level"] == "ERROR"
             return True
+    if may_nest(text):
+        if type(doc.get("body")) is dict and ("severityNumber" in doc or "timeUnixNano" in doc):
+            doc = _from_otlp_json(doc)
+        doc = flatten(doc)
+    _parse_structured(event, doc, text, "json")
+    return True
+
+
+def _parse_structured(event: dict[str, Any], doc: dict[Any, Any], text: str, line_format: str) -> None:
+    """The fields of a structured line (a flat JSON object or logfmt pairs) into ``event``; the rest kept as
+    its attributes."""
+    layout = _JSON_LAYOUTS.get(keys := tuple(doc)) or _json_layout(keys)
     doc[_ABSENT] = None  # the getter reads this for the fields the layout lacks
     values = layout.getter(doc)
     factor = layout.latency_factor
@@ -330,41 +525,76 @@ def _parse_json(event: dict[str, Any], text: str) -> bool:
         if values[position] is None or values[position] == "":
             values, factor = _first_non_empty(doc, values, layout)
             break
-    level, message, service, status, timestamp, method, path, size, request_id, client_ip, user_agent, latency = values
+    (
+        level,
+        message,
+        service,
+        status,
+        timestamp,
+        method,
+        path,
+        size,
+        request_id,
+        client_ip,
+        user_agent,
+        trace,
+        span,
+        namespace,
+        pod,
+        container,
+        latency,
+    ) = values
+    # Values of known fields that do not parse ("status": "ok"), kept as attributes under their own keys.
+    unparsed: dict[str, Any] | None = None
 
-    if service is not None:
-        if type(service) is dict:  # ECS: {"service": {"name": ...}}
-            service = service.get("name")
-        if isinstance(service, str) and service:
-            event["service"] = service
+    if type(service) is str and service:
+        event["service"] = service
     if timestamp is not None:
         parsed_ts = parse_timestamp(timestamp)
         if parsed_ts is not None:
             event["timestamp"] = parsed_ts
+        else:
+            unparsed = _keep(unparsed, layout.keys[_TIMESTAMP_POSITION], timestamp)
+    if namespace is not None or pod is not None or container is not None:
+        _set_str(event, "k8s_namespace", namespace)
+        _set_str(event, "k8s_pod", pod)
+        _set_str(event, "container", container)
+    if layout.envelope and type(message) is str:
+        _parse_envelope_line(event, message, layout, doc, text)
+        return
+    if trace is not None or span is not None:
+        trace_id, span_from_trace = trace_context(trace)
+        _set_str(event, "trace_id", trace_id)
+        _set_str(event, "span_id", span if type(span) is str else span_from_trace)
     if type(message) is not str or not message:
         message = text
     event["message"] = message
-    event["format"] = layout.format
+    event["format"] = layout.format if line_format == "json" else line_format
 
     # The usual types first, inline: most structured lines give an integer status and a string level.
     if status is not None and (type(status) is not int or not _INT_MIN <= status <= _INT_MAX):
-        status = _to_int(status)
+        raw_status, status = status, _to_int(status)
+        if status is None:
+            unparsed = _keep(unparsed, layout.keys[_STATUS_POSITION], raw_status)
+    raw_level = level
     if type(level) is str:
         level = _LEVEL_SPELLINGS.get(level) or _LEVEL_ALIASES.get(level.strip().upper())
     else:
-        level = _NUMERIC_LEVELS.get(level) if type(level) is int else None
-    if level is None and layout.nested_log and type(doc["log"]) is dict:  # ECS: {"log": {"level": ...}}
-        level = normalise_level(doc["log"].get("level"))
+        level = layout.numeric_levels.get(level) if type(level) is int else None
     if level is None:
+        if raw_level is not None:
+            unparsed = _keep(unparsed, layout.keys[_LEVEL_POSITION], raw_level)
         level = _level_from_status(status) if status is not None else detect_text_level(message)
     event["level"] = level
 
     if status is not None:
         event["status"] = status
     if latency is not None:
-        number = float(latency) if type(latency) is float or type(latency) is int else _to_float(latency)
+        number = float(latency) if type(latency) is float or type(latency) is int else _duration_ms(latency, factor)
         if number is not None:
             event["latency_ms"] = number * factor
+        else:
+            unparsed = _keep(unparsed, layout.keys[_LATENCY_POSITION], latency)
     if type(method) is str and method:
         event["method"] = method
     if type(path) is str and path:
@@ -380,7 +610,129 @@ def _parse_json(event: dict[str, Any], text: str) -> bool:
         if size is not None:
             event["bytes"] = size
     event["error"] = level in ERROR_LEVELS or (status is not None and status >= 500)
-    return True
+    if unparsed is None and layout.short_line_attributes and len(text) <= MAX_ATTRIBUTE_CHARS:
+        # the usual case inline: a short line cannot exceed any bound (no value is longer than the line)
+        event["attributes"] = dict(zip(layout.attribute_names, layout.attribute_getter(doc), strict=True))  # type: ignore[misc]
+    else:
+        _set_attributes(event, layout, doc, text, unparsed)
+
+
+def _set_attributes(
+    event: dict[str, Any], layout: _JsonLayout, doc: dict[Any, Any], text: str, unparsed: dict[str, Any] | None
+) -> None:
+    """The line's other fields as ``event["attributes"]``, within their bounds."""
+    truncated = False
+    if layout.attribute_getter is None:
+        attributes = {}
+    elif len(text) <= MAX_ATTRIBUTE_CHARS and len(layout.attribute_names) <= MAX_ATTRIBUTES:
+        # A short line cannot exceed any bound: no value is longer than the line.
+        attributes = dict(zip(layout.attribute_names, layout.attribute_getter(doc), strict=True))
+    else:
+        attributes, truncated = bounded_attributes(layout.attribute_names, layout.attribute_getter(doc))
+    if unparsed:
+        more, cut = bounded_attributes(tuple(unparsed), tuple(unparsed.values()))
+        attributes.update(more)
+        truncated = truncated or cut
+    if attributes:
+        event["attributes"] = attributes
+    if truncated:
+        event["attributes_truncated"] = True
+
+
+def _keep(unparsed: dict[str, Any] | None, key: str | None, value: object) -> dict[str, Any] | None:
+    if key is None:
+        return unparsed
+    if unparsed is None:
+        unparsed = {}
+    unparsed[key] = value
+    return unparsed
+
+
+def _set_str(event: dict[str, Any], field: str, value: object) -> None:
+    if type(value) is str and value:
+        event[field] = value
+
+
+def _parse_envelope_line(event: dict[str, Any], line: str, layout: _JsonLayout, doc: dict[Any, Any], text: str) -> None:
+    """A container runtime's envelope: the line inside is parsed as a line of its own (its own service and
+    time, when it has them, win over the envelope's); the envelope's other fields join its attributes."""
+    _set_attributes(event, layout, doc, text, None)
+    envelope = event.pop("attributes", None)
+    truncated = event.pop("attributes_truncated", False)
+    inner = line.strip()
+    first = inner[:1]
+    parse_format = _PARSERS_BY_FIRST_CHARACTER.get(first) or (_parse_access_log if first.isdigit() else None)
+    if parse_format is None or not parse_format(event, inner):
+        _parse_text(event, inner)
+    if envelope:
+        inner_attributes = event.get("attributes")
+        if inner_attributes:
+            names = (*envelope, *inner_attributes)
+            merged, cut = bounded_attributes(names, (*envelope.values(), *inner_attributes.values()))
+            envelope, truncated = merged, truncated or cut
+        event["attributes"] = envelope
+    if truncated:
+        event["attributes_truncated"] = True
+
+
+# OpenTelemetry's severity numbers: 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20 ERROR, 21-24 FATAL.
+_OTEL_SEVERITY_LEVELS: Final[dict[int, str]] = {
+    number: ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")[(number - 1) // 4] for number in range(1, 25)
+}
+
+
+def _from_otlp_json(record: dict[str, Any]) -> dict[str, Any]:
+    """An OTLP/JSON log record (``body: {"stringValue": ...}``, ``attributes: [{"key", "value"}]``) in the
+    shape the collector's CloudWatch exporter writes: plain values, attributes as an object."""
+    converted = dict(record)
+    converted["body"] = _otlp_value(record["body"])
+    attributes = record.get("attributes")
+    if type(attributes) is list:
+        converted["attributes"] = _otlp_key_values(attributes)
+    resource = record.get("resource")
+    if type(resource) is dict and type(resource.get("attributes")) is list:
+        converted["resource"] = _otlp_key_values(resource["attributes"])
+    return converted
+
+
+def _otlp_key_values(pairs: list[Any]) -> dict[str, Any]:
+    return {
+        pair["key"]: _otlp_value(pair.get("value"))
+        for pair in pairs
+        if type(pair) is dict and type(pair.get("key")) is str
+    }
+
+
+def _otlp_value(value: object) -> object:
+    """The plain value of an OTLP AnyValue (int64 is a string in OTLP/JSON)."""
+    if type(value) is not dict or len(value) != 1:
+        return value
+    ((kind, inner),) = value.items()
+    if kind == "intValue":
+        number = _to_int(inner)
+        return number if number is not None else inner
+    if kind == "arrayValue" and type(inner) is dict:
+        return [_otlp_value(item) for item in inner.get("values", [])]
+    if kind == "kvlistValue" and type(inner) is dict:
+        return _otlp_key_values(inner.get("values", []))
+    return inner
+
+
+# Go-style durations in text fields ("1.5s", "300ms"), with the factor of a unitless value of the same key.
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m)")
+_DURATION_UNITS_MS: Final = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _duration_ms(value: object, factor: float) -> float | None:
+    """A latency value that is not a number: a number in a string (in the key's unit), or a duration with a
+    unit; the result is in the key's unit, which the caller scales by ``factor``."""
+    number = _to_float(value)
+    if number is not None or type(value) is not str:
+        return number
+    match = _DURATION.fullmatch(value.strip())
+    if match is None:
+        return None
+    return float(match.group(1)) * _DURATION_UNITS_MS[match.group(2)] / factor
 
 
 # The fields a structured line can carry, in the order `_JsonLayout.getter` returns their values.
@@ -396,11 +748,23 @@ _JSON_FIELDS: Final = (
     ("request_id", _REQUEST_ID_KEYS),
     ("client_ip", _CLIENT_IP_KEYS),
     ("user_agent", _USER_AGENT_KEYS),
+    ("trace_id", TRACE_KEYS),
+    ("span_id", SPAN_KEYS),
+    ("k8s_namespace", _NAMESPACE_KEYS),
+    ("k8s_pod", _POD_KEYS),
+    ("container", _CONTAINER_KEYS),
     ("latency_ms", tuple(key for key, _ in _LATENCY_KEYS)),
 )
+_FIELD_POSITIONS: Final = {name: position for position, (name, _) in enumerate(_JSON_FIELDS)}
+_LEVEL_POSITION: Final = _FIELD_POSITIONS["level"]
+_MESSAGE_POSITION: Final = _FIELD_POSITIONS["message"]
+_STATUS_POSITION: Final = _FIELD_POSITIONS["status"]
+_TIMESTAMP_POSITION: Final = _FIELD_POSITIONS["timestamp"]
+_LATENCY_POSITION: Final = len(_JSON_FIELDS) - 1
 _LATENCY_FACTORS: Final = dict(_LATENCY_KEYS)
 # A key no JSON object can have (JSON keys are strings): the getter's stand-in for a field a layout lacks.
 _ABSENT: Final = None
+_OTEL_ATTRIBUTES_PREFIX: Final = "attributes."
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,12 +773,17 @@ class _JsonLayout:
     after line, so a layout is resolved once; later lines cost one lookup and one C-level getter call."""
 
     getter: Callable[[dict[Any, Any]], tuple[Any, ...]]  # the best key's value per field, `_JSON_FIELDS` order
+    keys: tuple[str | None, ...]  # the best key per field (None: absent), `_JSON_FIELDS` order
     # fields with several keys present: (field position, the other keys, best first), for empty best values
     alternatives: tuple[tuple[int, tuple[str, ...]], ...]
     latency_factor: float  # to milliseconds, of the best latency key
     format: str  # "access_log" for API Gateway access logs, else "json"
-    typed: bool  # has a "type" key (Lambda's JSON platform records)
-    nested_log: bool  # has a "log" key (ECS: {"log": {"level": ...}})
+    numeric_levels: Mapping[int, str]  # pino/bunyan's 10-60, or OpenTelemetry's severity numbers
+    envelope: bool  # a container runtime's envelope: its "log" is the line
+    # the keys that are no field of their own, and their names as attributes
+    attribute_getter: Callable[[dict[Any, Any]], tuple[Any, ...]] | None
+    attribute_names: tuple[str, ...]
+    short_line_attributes: bool  # has attributes, and few enough to keep them all from a short line
 
 
 _JSON_LAYOUTS: dict[tuple[str, ...], _JsonLayout] = {}
@@ -430,20 +799,44 @@ def _json_layout(keys: tuple[str, ...]) -> _JsonLayout:
         best.append(found[0] if found else _ABSENT)
         if len(found) > 1:
             alternatives.append((position, found[1:]))
-    latency_key = best[-1]
+    latency_key = best[_LATENCY_POSITION]
     is_access = "requestId" in present and "httpMethod" in present and ("status" in present or "statusCode" in present)
+    is_otel = "body" in present and not present.isdisjoint(("severity_text", "severity_number", "severityText"))
+    envelope = best[_MESSAGE_POSITION] == "log" and (
+        not present.isdisjoint(_ENVELOPE_KEYS) or any(key.startswith("kubernetes.") for key in keys)
+    )
+    used = frozenset(best)
+    other = tuple(key for key in keys if key not in used)
+    names = tuple(
+        key[len(_OTEL_ATTRIBUTES_PREFIX) :] if is_otel and key.startswith(_OTEL_ATTRIBUTES_PREFIX) else key
+        for key in other
+    )
     layout = _JsonLayout(
         getter=operator.itemgetter(*best),
+        keys=tuple(best),
         alternatives=tuple(alternatives),
         latency_factor=_LATENCY_FACTORS[latency_key] if latency_key is not None else 1.0,
         format="access_log" if is_access else "json",
-        typed="type" in present,
-        nested_log="log" in present,
+        numeric_levels=_OTEL_SEVERITY_LEVELS if best[_LEVEL_POSITION] in _SEVERITY_NUMBER_KEYS else _NUMERIC_LEVELS,
+        envelope=envelope,
+        attribute_getter=_tuple_getter(other),
+        attribute_names=names,
+        short_line_attributes=0 < len(other) <= MAX_ATTRIBUTES,
     )
     if len(_JSON_LAYOUTS) >= _JSON_LAYOUTS_SIZE:
         _JSON_LAYOUTS.clear()
     _JSON_LAYOUTS[keys] = layout
     return layout
+
+
+def _tuple_getter(keys: tuple[str, ...]) -> Callable[[dict[Any, Any]], tuple[Any, ...]] | None:
+    """An itemgetter that returns a tuple for any number of keys (``itemgetter(k)`` returns the bare value)."""
+    if not keys:
+        return None
+    if len(keys) == 1:
+        (key,) = keys
+        return lambda doc: (doc[key],)
+    return operator.itemgetter(*keys)
 
 
 def _first_non_empty(
@@ -467,9 +860,6 @@ def _first_non_empty(
     return tuple(chosen), factor
 
 
-_LATENCY_POSITION: Final = len(_JSON_FIELDS) - 1
-
-
 def _level_from_status(status: int) -> str:
     if status >= 500:
         return "ERROR"
@@ -488,6 +878,11 @@ def _lambda_json_platform(event: dict[str, Any], doc: Mapping[str, Any], record_
     if isinstance(request_id, str):
         event["request_id"] = request_id
     event["message"] = text
+    tracing = record.get("tracing")
+    if type(tracing) is dict:  # {"type": "X-Amzn-Trace-Id", "value": "Root=...;Parent=...;Sampled=1"}
+        trace_id, span_id = trace_context(tracing.get("value"))
+        _set_str(event, "trace_id", trace_id)
+        _set_str(event, "span_id", tracing.get("spanId") if type(tracing.get("spanId")) is str else span_id)
     status = record.get("status")
     if record_type == "platform.report":
         metrics: dict[str, Any] = record["metrics"] if isinstance(record.get("metrics"), dict) else {}
@@ -587,8 +982,15 @@ def _parse_access_log(event: dict[str, Any], text: str) -> bool:
 
 
 def _parse_text(event: dict[str, Any], text: str) -> None:
+    if "=" in text and _LOGFMT_START.match(text):
+        fields = logfmt_fields(text)
+        if fields is not None:
+            _parse_structured(event, fields, text, "logfmt")
+            return
     event["format"] = "text"
     event["message"] = text
+    if text[:1] == "(" and _parse_api_gateway_execution(event, text):
+        return
     level = detect_text_level(text)
     match = _EMBEDDED_REQUEST.search(text) if '" ' in text else None
     if match is not None:
@@ -610,6 +1012,44 @@ def _parse_text(event: dict[str, Any], text: str) -> None:
         return
     event["level"] = level
     event["error"] = level in ERROR_LEVELS
+
+
+def logfmt_fields(text: str) -> dict[str, Any] | None:
+    """The key=value pairs of a logfmt line, or None unless the whole line is such pairs (at least two)."""
+    if _LOGFMT_LINE.fullmatch(text) is None:
+        return None
+    fields: dict[str, Any] = {}
+    for key, value in _LOGFMT_PAIR.findall(text):
+        if value[:1] != '"':
+            fields[key] = value
+        elif "\\" not in value:
+            fields[key] = value[1:-1]
+        else:
+            try:
+                fields[key] = orjson.loads(value)
+            except orjson.JSONDecodeError:  # an escape JSON lacks: kept as written
+                fields[key] = value[1:-1]
+    return fields
+
+
+def _parse_api_gateway_execution(event: dict[str, Any], text: str) -> bool:
+    """An API Gateway execution log line: its request id, the method's status, and failures as errors."""
+    request = _API_GATEWAY_REQUEST.match(text)
+    if request is None:
+        return False
+    event["request_id"] = request.group(1)
+    status_match = _API_GATEWAY_STATUS.search(text, request.end())
+    if status_match is not None:
+        status = int(status_match.group(1))
+        event["status"] = status
+        level = _level_from_status(status)
+    elif text.startswith("Execution failed", request.end()):
+        level = "ERROR"
+    else:
+        level = detect_text_level(text[request.end() :])
+    event["level"] = level
+    event["error"] = level in ERROR_LEVELS
+    return True
 
 
 # Which format a line may be, by its first character: JSON objects, the Lambda runtime's lines, access logs

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from opsanalytics.logevents.cloudwatch import PayloadError, decode_subscription_payload
+from opsanalytics.logevents.cloudwatch import PayloadError, SubscriptionPayload, decode_subscription_payload
+from opsanalytics.logevents.model import LogEvent
 from opsanalytics.logevents.parsing import LogEventParser
 from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, LATE_EVENTS_FIELDS, WINDOW_FIELDS
 
@@ -204,6 +205,12 @@ class RecordDecoder:
         logger.warning("logs record rejected", extra={"reason": reason, "detail": detail[:MAX_REASON_DETAIL_CHARS]})
         return [(REJECTED, "", "", self.last_timestamp, 0, 0, [], reason)]
 
+    @staticmethod
+    def log_events(payload: SubscriptionPayload) -> list[LogEvent]:
+        """The payload's events, parsed as the Firehose transformer parses them: every field of a structured
+        line is on its event (`LogEvent` version 2), for the sums below and the declared metrics to read."""
+        return LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse_events(payload.log_events)
+
     def decode(self, data: str | bytes) -> list[DecodedRow]:
         """`data` is base64 text (a local stream file line) or the raw Kinesis record bytes."""
         try:
@@ -212,9 +219,7 @@ class RecordDecoder:
                 return self._reject("control-message", "CONTROL_MESSAGE")
             if not payload.log_events:
                 return self._reject("no-log-events", f"{payload.log_group} {payload.log_stream}")
-            events = LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse_events(
-                payload.log_events
-            )
+            events = self.log_events(payload)
             window_ms = self.window_ms
             # (service, window start) → [newest ts, events, errors, latencies]
             groups: dict[tuple[str, int], list[Any]] = {}
