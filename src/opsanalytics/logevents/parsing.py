@@ -560,7 +560,7 @@ def _parse_structured(event: dict[str, Any], doc: dict[Any, Any], text: str, lin
         _set_str(event, "k8s_pod", pod)
         _set_str(event, "container", container)
     if layout.envelope and type(message) is str:
-        _parse_envelope_line(event, message, layout, doc, text)
+        _parse_envelope_line(event, message, layout, doc, text, unparsed=unparsed)
         return
     if trace is not None or span is not None:
         trace_id, span_from_trace = trace_context(trace)
@@ -653,10 +653,18 @@ def _set_str(event: dict[str, Any], field: str, value: object) -> None:
         event[field] = value
 
 
-def _parse_envelope_line(event: dict[str, Any], line: str, layout: _JsonLayout, doc: dict[Any, Any], text: str) -> None:
+def _parse_envelope_line(
+    event: dict[str, Any],
+    line: str,
+    layout: _JsonLayout,
+    doc: dict[Any, Any],
+    text: str,
+    *,
+    unparsed: dict[str, Any] | None,
+) -> None:
     """A container runtime's envelope: the line inside is parsed as a line of its own (its own service and
     time, when it has them, win over the envelope's); the envelope's other fields join its attributes."""
-    _set_attributes(event, layout, doc, text, None)
+    _set_attributes(event, layout, doc, text, unparsed)
     envelope = event.pop("attributes", None)
     truncated = event.pop("attributes_truncated", False)
     inner = line.strip()
