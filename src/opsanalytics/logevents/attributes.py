@@ -17,6 +17,7 @@ Trace context is read from the spellings tracers and loggers write: X-Ray (``1-5
 from __future__ import annotations
 
 import json
+from itertools import compress
 from typing import Any, Final
 
 import orjson
@@ -33,27 +34,56 @@ def may_nest(text: str) -> bool:
     return text.find("{", 1) >= 0 or text.find("[") >= 0
 
 
+# Which values of a line are containers, by the types of its values: one service writes the same shapes.
+_CONTAINER_MASKS: dict[tuple[type, ...], tuple[bool, ...] | None] = {}
+_CONTAINER_MASKS_SIZE: Final = 512
+
+
 def flatten(doc: dict[str, Any]) -> dict[str, Any]:
-    """``doc`` with nested objects as dotted keys, deeper ones and lists of objects as JSON text."""
-    flat: dict[str, Any] = {}
-    _flatten_into(flat, "", doc, 1)
+    """``doc`` with nested objects as dotted keys, deeper ones and lists of objects as JSON text (``doc`` itself
+    when no value is an object or a list). Flattened keys follow the plain ones. The containers are found by
+    C-level calls (the value types, a cached mask over them) and only they are walked in Python: a Python loop
+    over every key of a wide line costs more than the rest of its parsing."""
+    kinds = tuple(map(type, doc.values()))
+    try:
+        mask = _CONTAINER_MASKS[kinds]
+    except KeyError:
+        mask = _container_mask(kinds)
+    if mask is None:
+        return doc
+    flat = doc.copy()
+    for key in compress(doc, mask):
+        _flatten_value(flat, key, flat.pop(key), 1)
     return flat
+
+
+def _container_mask(kinds: tuple[type, ...]) -> tuple[bool, ...] | None:
+    mask = tuple(kind is dict or kind is list for kind in kinds)
+    if len(_CONTAINER_MASKS) >= _CONTAINER_MASKS_SIZE:
+        _CONTAINER_MASKS.clear()
+    _CONTAINER_MASKS[kinds] = found = mask if any(mask) else None
+    return found
 
 
 def _flatten_into(flat: dict[str, Any], prefix: str, doc: dict[str, Any], depth: int) -> None:
     for key, value in doc.items():
-        name = prefix + key if prefix else key
-        kind = type(value)
-        if kind is dict:
-            if value and depth < MAX_ATTRIBUTE_DEPTH:
-                _flatten_into(flat, name + ".", value, depth + 1)
-            else:
-                flat[name] = _json_text(value) if value else value
-        elif kind is list:
-            flat_list = all(type(item) is not dict and type(item) is not list for item in value)
-            flat[name] = value if flat_list else _json_text(value)
+        if type(value) is dict or type(value) is list:
+            _flatten_value(flat, prefix + key, value, depth)
         else:
-            flat[name] = value
+            flat[prefix + key] = value
+
+
+def _flatten_value(flat: dict[str, Any], name: str, value: dict[str, Any] | list[Any], depth: int) -> None:
+    """A container at ``depth`` (1: a top-level value) under ``name``."""
+    if type(value) is dict:
+        if value and depth < MAX_ATTRIBUTE_DEPTH:
+            _flatten_into(flat, name + ".", value, depth + 1)
+        else:
+            flat[name] = _json_text(value) if value else value
+    elif all(type(item) is not dict and type(item) is not list for item in value):
+        flat[name] = value
+    else:
+        flat[name] = _json_text(value)
 
 
 # What stands for a value nested deeper than any encoder here writes (the untouched line stays in ``raw/``).

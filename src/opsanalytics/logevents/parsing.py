@@ -562,7 +562,12 @@ def _parse_structured(event: dict[str, Any], doc: dict[Any, Any], text: str, lin
     if layout.envelope and type(message) is str:
         _parse_envelope_line(event, message, layout, doc, text, unparsed=unparsed)
         return
-    if trace is not None or span is not None:
+    if type(trace) is str and len(trace) != _TRACEPARENT_LENGTH and trace[:5] != "Root=" and trace.strip() == trace:
+        if trace:  # the usual case inline: an id as it is (an X-Ray or OpenTelemetry id)
+            event["trace_id"] = trace
+        if type(span) is str and span:
+            event["span_id"] = span
+    elif trace is not None or span is not None:
         trace_id, span_from_trace = trace_context(trace)
         _set_str(event, "trace_id", trace_id)
         _set_str(event, "span_id", span if type(span) is str else span_from_trace)
@@ -612,7 +617,12 @@ def _parse_structured(event: dict[str, Any], doc: dict[Any, Any], text: str, lin
     event["error"] = level in ERROR_LEVELS or (status is not None and status >= 500)
     if unparsed is None and layout.short_line_attributes and len(text) <= MAX_ATTRIBUTE_CHARS:
         # the usual case inline: a short line cannot exceed any bound (no value is longer than the line)
-        event["attributes"] = dict(zip(layout.attribute_names, layout.attribute_getter(doc), strict=True))  # type: ignore[misc]
+        if layout.consumed_keys is not None:  # fewer keys to remove from the line's own dict than to copy
+            for key in layout.consumed_keys:
+                del doc[key]
+            event["attributes"] = doc
+        else:
+            event["attributes"] = dict(zip(layout.attribute_names, layout.attribute_getter(doc), strict=True))  # type: ignore[misc]
     else:
         _set_attributes(event, layout, doc, text, unparsed)
 
@@ -773,6 +783,7 @@ _LATENCY_FACTORS: Final = dict(_LATENCY_KEYS)
 # A key no JSON object can have (JSON keys are strings): the getter's stand-in for a field a layout lacks.
 _ABSENT: Final = None
 _OTEL_ATTRIBUTES_PREFIX: Final = "attributes."
+_TRACEPARENT_LENGTH: Final = 55
 
 
 @dataclass(frozen=True, slots=True)
@@ -792,6 +803,8 @@ class _JsonLayout:
     attribute_getter: Callable[[dict[Any, Any]], tuple[Any, ...]] | None
     attribute_names: tuple[str, ...]
     short_line_attributes: bool  # has attributes, and few enough to keep them all from a short line
+    # the keys to delete from a line's dict to leave its attributes, when that is cheaper than copying them
+    consumed_keys: tuple[str | None, ...] | None
 
 
 _JSON_LAYOUTS: dict[tuple[str, ...], _JsonLayout] = {}
@@ -815,6 +828,7 @@ def _json_layout(keys: tuple[str, ...]) -> _JsonLayout:
     )
     used = frozenset(best)
     other = tuple(key for key in keys if key not in used)
+    consumed = (*(key for key in keys if key in used), _ABSENT)
     names = tuple(
         key[len(_OTEL_ATTRIBUTES_PREFIX) :] if is_otel and key.startswith(_OTEL_ATTRIBUTES_PREFIX) else key
         for key in other
@@ -830,6 +844,7 @@ def _json_layout(keys: tuple[str, ...]) -> _JsonLayout:
         attribute_getter=_tuple_getter(other),
         attribute_names=names,
         short_line_attributes=0 < len(other) <= MAX_ATTRIBUTES,
+        consumed_keys=consumed if names == other and len(consumed) < len(other) else None,
     )
     if len(_JSON_LAYOUTS) >= _JSON_LAYOUTS_SIZE:
         _JSON_LAYOUTS.clear()
