@@ -46,6 +46,7 @@ OPTIONAL: Final = (
     "top_signatures",
     "write_parquet",
     "keep",
+    "close_delay_minutes",
 )
 GLUE_OPTIONAL: Final = ("opensearch_auth",)
 """Glue-only: ``none`` or ``sigv4`` (default: sigv4 for an ``*.amazonaws.com`` endpoint, else none)."""

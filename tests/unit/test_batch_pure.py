@@ -10,13 +10,18 @@ from pathlib import Path
 import pytest
 
 from opsanalytics.batch.inputs import (
+    HOUR_MS,
     NoBookmark,
+    PlanState,
+    PlanStore,
     StateFileBookmark,
-    days_touched,
+    day_start_ms,
+    files_for_hours,
     find_corrupt_files,
     gzip_problem,
     list_inputs,
-    plan_run,
+    new_input,
+    plan_hours,
 )
 from opsanalytics.batch.settings import BatchSettings, parse_time
 from opsanalytics.batch.signatures import normalise_message, signature_id
@@ -139,23 +144,79 @@ def _file(key: str) -> StoredObject:
     return StoredObject(key, f"file:///b/{key}", 10, 1)
 
 
-def test_plan_reads_the_previous_days_last_hour() -> None:
+JAN_31 = day_start_ms(date(2026, 1, 31))
+FEB_1 = day_start_ms(date(2026, 2, 1))
+DELAY_MS = 60 * 60_000
+
+
+def test_objects_of_an_hour_are_its_partition_and_the_stragglers_the_index_names() -> None:
     files = [
         _file("events/dt=2026-01-31/hour=22/a.gz"),
-        _file("events/dt=2026-01-31/hour=23/b.gz"),
+        _file("events/dt=2026-01-31/hour=23/b.gz"),  # a record spanning midnight: events of 00:00 too
         _file("events/dt=2026-02-01/hour=00/c.gz"),
-        _file("events/dt=2026-02-02/hour=05/d.ndjson"),
-        _file("events/stray.gz"),
+        _file("events/dt=2026-02-02/hour=05/d.ndjson"),  # replayed history: events of 2026-01-31 22:00
     ]
-    assert days_touched(files[1:2]) == {date(2026, 1, 31), date(2026, 2, 1)}
+    state = PlanState()
+    state.index(
+        {
+            files[1].uri: {JAN_31 + 23 * HOUR_MS, FEB_1},
+            files[3].uri: {JAN_31 + 22 * HOUR_MS},
+            files[2].uri: {FEB_1},
+        },
+        files,
+    )
+    assert state.stragglers == {files[1].key: [FEB_1], files[3].key: [JAN_31 + 22 * HOUR_MS]}
+    assert [f.key for f in files_for_hours(files, [FEB_1], state)] == [files[1].key, files[2].key]
+    assert [f.key for f in files_for_hours(files, [JAN_31 + 22 * HOUR_MS], state)] == [files[0].key, files[3].key]
+
+
+def test_plan_recomputes_the_hours_of_new_events_and_finalizes_days_once_they_close() -> None:
+    state = PlanState()
+    # 00:30 on Feb 1: January 31 closes at 01:00 (its end plus the delay), so it stays open
+    plan = plan_hours({JAN_31 + 23 * HOUR_MS}, state, now_ms=FEB_1 + 30 * 60_000, close_delay_ms=DELAY_MS)
+    assert plan.hours == [JAN_31 + 23 * HOUR_MS]
+    assert (plan.days, plan.open_days) == ([], {date(2026, 1, 31)})
+    state.open_days = plan.open_days
+    # 01:05: nothing new of January 31, but it has closed: all of its hours, once
+    plan = plan_hours({FEB_1}, state, now_ms=FEB_1 + 65 * 60_000, close_delay_ms=DELAY_MS)
+    assert plan.days == [date(2026, 1, 31)]
+    assert plan.hours == [*range(JAN_31, JAN_31 + 24 * HOUR_MS, HOUR_MS), FEB_1]
+    assert plan.open_days == {date(2026, 2, 1)}
+    # a late file for the closed day: finalized again
+    state.open_days = plan.open_days
+    plan = plan_hours({JAN_31 + 5 * HOUR_MS}, state, now_ms=FEB_1 + 5 * HOUR_MS, close_delay_ms=DELAY_MS)
+    assert plan.days == [date(2026, 1, 31)]
+    assert plan.open_days == {date(2026, 2, 1)}
+
+
+def test_a_range_run_finalizes_its_days_and_reads_no_new_input() -> None:
+    files = [_file("events/dt=2026-02-01/hour=00/c.gz"), _file("events/stray.gz")]
     settings = BatchSettings(
         bucket="/b", sink="none", from_time=parse_time("2026-02-01T06:00"), to_time=parse_time("2026-02-01T07:00")
     )
-    plan = plan_run(settings, files, NoBookmark())
+    partitioned, new, unpartitioned = new_input(settings, files, NoBookmark())
+    assert ([f.key for f in partitioned], new, [f.key for f in unpartitioned]) == (
+        ["events/dt=2026-02-01/hour=00/c.gz"],
+        [],
+        ["events/stray.gz"],
+    )
+    range_days = settings.range_days()
+    assert range_days == [date(2026, 2, 1)]
+    plan = plan_hours((), PlanState(), now_ms=FEB_1, close_delay_ms=DELAY_MS, explicit_days=range_days)
     assert plan.days == [date(2026, 2, 1)]
-    assert [f.key for f in plan.files] == [files[1].key, files[2].key]
-    assert plan.new_files == []
-    assert [f.key for f in plan.unpartitioned] == ["events/stray.gz"]
+    assert len(plan.hours) == 24
+
+
+def test_plan_state_round_trips(tmp_path: Path) -> None:
+    store = PlanStore(DirectoryStore(tmp_path))
+    assert store.load() == PlanState()
+    state = PlanState(
+        stragglers={"events/dt=2026-01-31/hour=23/b.gz": [FEB_1]},
+        open_days={date(2026, 2, 1)},
+        final_days={date(2026, 1, 31): "2026-02-01T01:05:00Z"},
+    )
+    store.save(state)
+    assert store.load() == state
 
 
 def test_state_file_bookmark(tmp_path: Path) -> None:
@@ -168,10 +229,10 @@ def test_state_file_bookmark(tmp_path: Path) -> None:
     bookmark = StateFileBookmark(inventory)
     files = list_inputs(inventory, "events/")
     assert [f.uri for f in files] == [f"file://{folder}/a.gz", f"file://{folder}/b.ndjson"]
-    plan = plan_run(settings, files, bookmark)
-    assert plan.days == [date(2026, 1, 1)]
-    bookmark.commit(plan.new_files, [])
-    assert plan_run(settings, list_inputs(inventory, "events/"), bookmark).empty
+    _, new, _ = new_input(settings, files, bookmark)
+    assert new == files
+    bookmark.commit(new, [])
+    assert new_input(settings, list_inputs(inventory, "events/"), bookmark)[1] == []
     (folder / "b.ndjson").write_bytes(b'{"x":1}\n{"x":2}\n')  # changed: new again
     assert [f.key for f in bookmark.new_files(list_inputs(inventory, "events/"))] == [
         "events/dt=2026-01-01/hour=10/b.ndjson"

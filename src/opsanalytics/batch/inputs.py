@@ -1,9 +1,10 @@
 """The batch job's input: listing the archive, checking gzip objects, the local bookmark, the plan of a run.
 
 The archive is ``<bucket>/events/dt=YYYY-MM-DD/hour=HH/``: gzip NDJSON objects from Firehose and
-uncompressed ``overflow-*.ndjson`` objects the transformer writes out of band. A partition is the
-UTC hour of the *earliest* event of a Firehose record, so events of one day can sit in the previous
-day's ``hour=23`` partition; reading a day therefore reads that partition too and filters by event time.
+uncompressed ``overflow-*.ndjson`` objects the transformer writes out of band. The partition is event time:
+the UTC hour of the *earliest* event of a Firehose record (see ``docs/batch.md``). An object can therefore
+hold events of other hours, even of other days; the plan follows the event times inside the new objects, and
+remembers which objects hold events outside their partition (`PlanState`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, BinaryIO, Final
 
 import orjson
 
-from opsanalytics.batch.settings import STATE_KEY, BatchSettings
+from opsanalytics.batch.settings import PLAN_STATE_KEY, STATE_KEY, BatchSettings
 from opsanalytics.ports import Bookmark, ObjectStore, StoredObject
 from opsanalytics.storage import object_store
 
@@ -116,54 +117,141 @@ class NoBookmark:
         return None
 
 
+HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 86_400_000
+PLAN_STATE_VERSION: Final = 1
+_EPOCH: Final = date(1970, 1, 1)
+
+
+def day_start_ms(day: date) -> int:
+    return (day - _EPOCH).days * DAY_MS
+
+
+def day_of(epoch_ms: int) -> date:
+    return _EPOCH + timedelta(days=epoch_ms // DAY_MS)
+
+
+def partition_hour(item: StoredObject) -> int | None:
+    """The start (epoch ms) of the UTC hour an object's partition names, if it is in one."""
+    partition = item.partition
+    if partition is None:
+        return None
+    day, hour = partition
+    return day_start_ms(day) + hour * HOUR_MS
+
+
 @dataclass(slots=True)
-class BatchPlan:
-    """The days a run recomputes and the files it reads for them."""
+class PlanState:
+    """What planning remembers between runs (``_state/batch-plan.json``).
 
-    days: list[date]
-    files: list[StoredObject]
-    new_files: list[StoredObject]
-    unpartitioned: list[StoredObject] = field(default_factory=list)
+    ``stragglers``: for each archive object holding events outside its partition's hour, those hours (epoch ms).
+    A Firehose record is partitioned by its earliest event, so its other events can fall in later hours (a
+    record that spans midnight), and a line's own timestamp can be any time (history replayed, a job that
+    prints old times). Every object a run reads is indexed, so a later recomputation of such an hour reads it too.
+    ``open_days``: days with hourly outputs whose daily outputs wait for the day to close.
+    ``final_days``: days whose daily outputs were written, and when.
+    """
 
-    @property
-    def empty(self) -> bool:
-        return not self.days
+    stragglers: dict[str, list[int]] = field(default_factory=dict)
+    open_days: set[date] = field(default_factory=set)
+    final_days: dict[date, str] = field(default_factory=dict)
 
-
-def days_touched(files: Iterable[StoredObject]) -> set[date]:
-    """Days whose events the files may hold: their partition's day, and the next for ``hour=23``."""
-    days: set[date] = set()
-    for item in files:
-        partition = item.partition
-        if partition is None:
-            continue
-        day, hour = partition
-        days.add(day)
-        if hour == 23:
-            days.add(day + timedelta(days=1))
-    return days
-
-
-def files_for_days(files: Iterable[StoredObject], days: Iterable[date]) -> list[StoredObject]:
-    """Every file that may hold events of ``days`` (see `days_touched`)."""
-    wanted = set(days)
-    return [item for item in files if days_touched([item]) & wanted]
+    def index(self, hours_by_file: dict[str, set[int]], files: Iterable[StoredObject]) -> None:
+        """Record the event hours of objects just read (keys of ``hours_by_file`` are their URIs)."""
+        for item in files:
+            own = partition_hour(item)
+            others = sorted(hour for hour in hours_by_file.get(item.uri, ()) if hour != own)
+            if others:
+                self.stragglers[item.key] = others
+            else:
+                self.stragglers.pop(item.key, None)
 
 
-def plan_run(settings: BatchSettings, all_files: Sequence[StoredObject], bookmark: Bookmark) -> BatchPlan:
-    """Which days to recompute: the range's days, every day (``full``), or the days new files touch."""
-    unpartitioned = [item for item in all_files if item.partition is None]
+class PlanStore:
+    """`PlanState` as a JSON object in the bucket, written after a run has written its outputs."""
+
+    def __init__(self, inventory: ObjectStore, key: str = PLAN_STATE_KEY) -> None:
+        self.inventory = inventory
+        self.key = key
+
+    def load(self) -> PlanState:
+        raw = self.inventory.get_object(self.key)
+        if raw is None:
+            return PlanState()
+        state = orjson.loads(raw)
+        if state.get("version") != PLAN_STATE_VERSION:
+            raise ValueError(f"unsupported plan state version in {self.key}: {state.get('version')!r}")
+        return PlanState(
+            stragglers={key: list(hours) for key, hours in state["stragglers"].items()},
+            open_days={date.fromisoformat(day) for day in state["open_days"]},
+            final_days={date.fromisoformat(day): at for day, at in state["final_days"].items()},
+        )
+
+    def save(self, state: PlanState) -> None:
+        body = {
+            "version": PLAN_STATE_VERSION,
+            "updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "open_days": sorted(day.isoformat() for day in state.open_days),
+            "final_days": {day.isoformat(): at for day, at in sorted(state.final_days.items())},
+            "stragglers": dict(sorted(state.stragglers.items())),
+        }
+        self.inventory.put_object(self.key, orjson.dumps(body, option=orjson.OPT_INDENT_2))
+
+
+@dataclass(slots=True)
+class HourPlan:
+    """What a run recomputes once it knows the event hours of its new input."""
+
+    hours: list[int]  # UTC hours (epoch ms) whose hourly outputs are recomputed
+    days: list[date]  # closed days whose daily outputs are (re)computed; their hours are among ``hours``
+    open_days: set[date]  # days with hourly outputs only, until they close
+
+
+def plan_hours(
+    new_hours: Iterable[int],
+    state: PlanState,
+    *,
+    now_ms: int,
+    close_delay_ms: int,
+    explicit_days: Iterable[date] = (),
+) -> HourPlan:
+    """The hours the new events fall in, and the days to finalize: those of the new events that have closed
+    (``now`` is past their end plus the delay), days left open by earlier runs that have closed since, and
+    ``explicit_days`` (a ``--from/--to`` run). Finalizing a day recomputes all of its hours from all of its input,
+    which keeps its percentiles exact: a closed day is read once more, not kept as partial state."""
+    hours = set(new_hours)
+    touched = {day_of(hour) for hour in hours}
+    pending = touched | state.open_days
+    closed = {day for day in pending if now_ms >= day_start_ms(day) + DAY_MS + close_delay_ms}
+    final = closed | set(explicit_days)
+    for day in final:
+        start = day_start_ms(day)
+        hours.update(range(start, start + DAY_MS, HOUR_MS))
+    return HourPlan(hours=sorted(hours), days=sorted(final), open_days=pending - final)
+
+
+def files_for_hours(files: Iterable[StoredObject], hours: Iterable[int], state: PlanState) -> list[StoredObject]:
+    """Every object that may hold events of ``hours``: those partitioned in one, and those the straggler index
+    names for one."""
+    wanted = set(hours)
+    return [
+        item
+        for item in files
+        if partition_hour(item) in wanted or not wanted.isdisjoint(state.stragglers.get(item.key, ()))
+    ]
+
+
+def new_input(
+    settings: BatchSettings, all_files: Sequence[StoredObject], bookmark: Bookmark
+) -> tuple[list[StoredObject], list[StoredObject], list[StoredObject]]:
+    """(partitioned objects, the new ones among them, objects outside any partition). ``full`` takes every
+    object as new; a ``--from/--to`` run has no new input (it neither reads nor moves the bookmark)."""
     partitioned = [item for item in all_files if item.partition is not None]
-    range_days = settings.range_days()
-    if range_days is not None:
-        days = set(range_days)
-        new = []  # an explicit range neither reads nor moves the bookmark
+    unpartitioned = [item for item in all_files if item.partition is None]
+    if settings.range_days() is not None:
+        new: list[StoredObject] = []
     elif settings.full:
-        days = days_touched(partitioned)
         new = partitioned
     else:
         new = bookmark.new_files(partitioned)
-        days = days_touched(new)
-    present = days_touched(partitioned)
-    days &= present
-    return BatchPlan(sorted(days), files_for_days(partitioned, days), new, unpartitioned)
+    return partitioned, new, unpartitioned

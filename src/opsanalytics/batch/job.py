@@ -3,12 +3,20 @@
 `run` is the whole job, the same in Glue and locally; the entry point (``glue/batch_job.py``) only builds
 the settings, the Spark session and, in Glue, the bookmark and job commit. Steps:
 
-1. list ``events/``, plan the UTC days to recompute (bookmark, ``--full`` or ``--from/--to``);
-2. check every gzip object of those days; unreadable ones are reported by path and left out;
-3. read the rest once with the explicit LogEvent schema (PERMISSIVE: unparsable lines are counted per
-   file), keeping only what the aggregates read (`transforms.for_aggregation`, `keep`);
-4. aggregate from that (four concurrent Spark jobs), write Parquet (dynamic partition overwrite of the
-   recomputed days) and the documents (deterministic ids, so a rerun overwrites), then commit the bookmark.
+1. list ``events/``, take the new objects (bookmark, ``--full``; none for ``--from/--to``) and check that
+   every gzip object read can be decompressed; unreadable ones are reported by path and left out;
+2. read the new objects with the explicit LogEvent schema (PERMISSIVE: unparsable lines are counted per
+   file), keeping only what the aggregates read (`transforms.for_aggregation`, `keep`), and plan from the event
+   times inside them: their UTC hours are recomputed, and the days that have closed are finalized
+   (`inputs.plan_hours`);
+3. read the other objects that hold events of those hours (their partition, or the straggler index says so);
+4. aggregate (four concurrent Spark jobs): hourly roll-ups for the hours, daily roll-ups, error signatures, SLO
+   and Lambda reports for the finalized days; write Parquet (dynamic partition overwrite; the hours of a day not
+   recomputed are carried over) and the documents (deterministic ids, so a rerun overwrites); then save the plan
+   state and commit the bookmark.
+
+Every event read is accounted for in the report: counted in the hours recomputed, read with an object of those
+hours but of another hour (counted when its own hour is), or an unusable line.
 """
 
 from __future__ import annotations
@@ -27,14 +35,19 @@ from pyspark.util import inheritable_thread_target
 
 from opsanalytics.batch import transforms as tx
 from opsanalytics.batch.inputs import (
-    BatchPlan,
     CorruptFile,
+    HourPlan,
     NoBookmark,
+    PlanState,
+    PlanStore,
     StateFileBookmark,
+    day_of,
+    files_for_hours,
     find_corrupt_files,
     inventory_for,
     list_inputs,
-    plan_run,
+    new_input,
+    plan_hours,
 )
 from opsanalytics.batch.settings import BatchSettings, Keep
 from opsanalytics.batch.sinks import NoSink
@@ -59,6 +72,11 @@ OUTPUTS: Final = ("rollups_hour", "rollups_day", "error_signatures", "slo", "lam
 class BatchReport:
     bucket: str
     days: list[str] = field(default_factory=list)
+    """the days whose daily outputs the run wrote (closed days the new input touched or that closed since)"""
+    hours: list[str] = field(default_factory=list)
+    """the hours whose hourly outputs the run wrote"""
+    open_days: list[str] = field(default_factory=list)
+    """days with hourly outputs whose daily outputs wait for the day to close"""
     files_listed: int = 0
     files_new: int = 0
     files_read: int = 0
@@ -68,6 +86,11 @@ class BatchReport:
     """the first unparsable line of a file, when it has one (a line may also just lack key fields)"""
     unpartitioned: list[str] = field(default_factory=list)
     events: int = 0
+    """events counted in the hours recomputed"""
+    events_read: int = 0
+    """usable events read: ``events`` plus those of other hours read with the same objects"""
+    events_new: int = 0
+    """usable events of the new objects"""
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTPUTS, 0))
     parquet_location: str | None = None
     sink: str = "none"
@@ -80,14 +103,19 @@ class BatchReport:
 
     def summary(self) -> str:
         days = ", ".join(self.days[:5]) + (" ..." if len(self.days) > 5 else "")
+        hours = f"{self.hours[0]} .. {self.hours[-1]}" if self.hours else ""
         lines = [
             f"Batch analytics over {self.bucket}",
-            f"  days recomputed     {len(self.days):>10}  {days}",
+            f"  hours recomputed    {len(self.hours):>10}  {hours}",
+            f"  days finalized      {len(self.days):>10}  {days}",
+            f"  days still open     {len(self.open_days):>10}  (daily outputs once they close)",
             f"  files listed        {self.files_listed:>10}  ({self.files_new} new)",
             f"  files read          {self.files_read:>10}",
             f"  corrupt files       {len(self.corrupt_files):>10}  (left out, listed below)",
+            f"  events read         {self.events_read:>10}  ({self.events_new} in new files)",
+            f"    counted           {self.events:>10}  in the hours recomputed",
+            f"    of other hours    {self.events_read - self.events:>10}  (counted when their own hour is)",
             f"  unusable lines      {sum(self.invalid_rows.values()):>10}  in {len(self.invalid_rows)} files",
-            f"  events              {self.events:>10}",
         ]
         lines.extend(f"  rows {name:<15}{count:>10}" for name, count in self.rows.items())
         if self.parquet_location:
@@ -242,11 +270,15 @@ def _default_bookmark(settings: BatchSettings, inventory: ObjectStore) -> Bookma
 
 @dataclass(slots=True)
 class PreparedRun:
-    """What a run reads, decided before Spark is needed: the listing, the plan and the gzip pre-scan."""
+    """What a run reads first, decided before Spark is needed: the listing, the new objects (gzip-checked) and
+    the plan state."""
 
     bookmark: Bookmark
-    plan: BatchPlan
-    readable: list[StoredObject]
+    inventory: ObjectStore
+    state: PlanState
+    partitioned: list[StoredObject]
+    new_files: list[StoredObject]
+    new_readable: list[StoredObject]
     report: BatchReport
 
 
@@ -257,30 +289,88 @@ def prepare(
     bookmark: Bookmark | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PreparedRun:
-    """Steps 1 and 2 of the job (plain Python: runs while a Spark session starts, see `run_local_batch`)."""
+    """Step 1 of the job (plain Python: runs while a Spark session starts, see `run_local_batch`)."""
     say = progress or (lambda _message: None)
     inventory = inventory or inventory_for(settings)
     bookmark = bookmark or _default_bookmark(settings, inventory)
     report = BatchReport(bucket=settings.bucket)
     started = time.perf_counter()
     files = list_inputs(inventory, settings.events_prefix)
-    plan: BatchPlan = plan_run(settings, files, bookmark)
-    report.files_listed, report.files_new = len(files), len(plan.new_files)
-    report.days = [day.isoformat() for day in plan.days]
-    report.unpartitioned = [item.uri for item in plan.unpartitioned]
-    say(f"  {len(files)} files listed, {len(plan.new_files)} new; recomputing {len(plan.days)} days")
+    partitioned, new, unpartitioned = new_input(settings, files, bookmark)
+    state = PlanStore(inventory).load()
+    report.files_listed, report.files_new = len(files), len(new)
+    report.unpartitioned = [item.uri for item in unpartitioned]
+    say(f"  {len(files)} files listed, {len(new)} new")
     report.seconds["plan"] = time.perf_counter() - started
-    if plan.empty:
-        return PreparedRun(bookmark, plan, [], report)
 
     started = time.perf_counter()
-    report.corrupt_files = find_corrupt_files(inventory, plan.files)
+    report.corrupt_files = find_corrupt_files(inventory, new)
     corrupt = {item.uri for item in report.corrupt_files}
-    readable = [item for item in plan.files if item.uri not in corrupt]
-    report.files_read = len(readable)
-    say(f"  {len(readable)} files to read, {len(corrupt)} unreadable")
+    readable = [item for item in new if item.uri not in corrupt]
+    say(f"  {len(readable)} new files to read, {len(corrupt)} unreadable")
     report.seconds["pre-scan"] = time.perf_counter() - started
-    return PreparedRun(bookmark, plan, readable, report)
+    return PreparedRun(bookmark, inventory, state, partitioned, new, readable, report)
+
+
+@dataclass(slots=True)
+class _Scan:
+    """The kept rows of the objects read, and the event hours found in each object (with counts)."""
+
+    rows: DataFrame | None = None
+    hours_by_file: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    def add(self, rows: DataFrame) -> None:
+        for row in tx.hours_by_file(rows).collect():
+            self.hours_by_file.setdefault(row[tx.INPUT_FILE_COLUMN], {})[row["hour_start"]] = row["events"]
+        self.rows = rows if self.rows is None else self.rows.unionByName(rows)
+
+    def events(self, uris: Iterable[str] | None = None, hours: Iterable[int] | None = None) -> int:
+        wanted_uris = None if uris is None else set(uris)
+        wanted_hours = None if hours is None else set(hours)
+        return sum(
+            count
+            for uri, by_hour in self.hours_by_file.items()
+            if wanted_uris is None or uri in wanted_uris
+            for hour, count in by_hour.items()
+            if wanted_hours is None or hour in wanted_hours
+        )
+
+
+def _read(
+    spark: SparkSession, settings: BatchSettings, files: Sequence[StoredObject], report: BatchReport
+) -> DataFrame:
+    """``files`` read once and kept (see `keep`), their unusable lines counted in ``report``."""
+    kept = keep(tx.for_aggregation(read_events(spark, [item.uri for item in files])), settings.keep)
+    invalid = {row[tx.INPUT_FILE_COLUMN]: row["rows"] for row in tx.unusable_rows_by_file(kept).collect()}
+    if invalid:
+        report.invalid_rows.update(invalid)
+        bad = read_events(spark, sorted(invalid), corrupt_record=True).cache()
+        examples = tx.first_corrupt_lines(bad).collect()
+        report.invalid_examples.update({row[tx.INPUT_FILE_COLUMN]: row["line"][:200] for row in examples})
+        bad.unpersist()
+    report.files_read += len(files)
+    return kept
+
+
+def _carried_hours(
+    spark: SparkSession, settings: BatchSettings, inventory: ObjectStore, plan: HourPlan, schema: Any
+) -> DataFrame | None:
+    """The hourly roll-up rows already in Parquet for the days of ``plan.hours`` whose other hours are not
+    recomputed: written again with the new ones, since a (granularity, dt) partition is overwritten whole.
+    Only those days' partitions are read."""
+    partial = sorted({day_of(hour) for hour in plan.hours} - set(plan.days))
+    folders = [f"{settings.curated_prefix}granularity=hour/dt={day.isoformat()}/" for day in partial]
+    present = [folder for folder in folders if inventory.list_files(folder, (".parquet",))]
+    if not present:
+        return None
+    existing = (
+        spark.read.option("basePath", settings.uri(settings.curated_prefix))
+        .parquet(*(settings.uri(folder) for folder in present))
+        .filter(~F.unix_millis("period_start").isin(plan.hours))
+    )
+    # a few rows per service, log group and hour: collected, so that the overwrite reads nothing it replaces
+    rows = existing.select(*tx.ROLLUP_COLUMNS).collect()
+    return spark.createDataFrame(rows, schema) if rows else None
 
 
 def run(
@@ -298,12 +388,9 @@ def run(
     say = progress or (lambda _message: None)
     if prepared is None:
         prepared = prepare(settings, inventory=inventory, bookmark=bookmark, progress=progress)
-    plan, readable, bookmark, report = prepared.plan, prepared.readable, prepared.bookmark, prepared.report
+    bookmark, state, report = prepared.bookmark, prepared.state, prepared.report
     sink = sink or NoSink()
     report.sink = sink.name
-    if plan.empty:
-        bookmark.commit(plan.new_files, ())
-        return report
     configure(spark)
     corrupt = {item.uri for item in report.corrupt_files}
     clock = time.perf_counter()
@@ -314,20 +401,55 @@ def run(
         report.seconds[stage] = now - clock
         clock = now
 
-    # the one scan of the input: every aggregate below reads these kept rows
+    scan = _Scan()
     kept_frames: list[DataFrame] = []  # unpersisted however the run ends (``keep`` "cache")
     try:
-        kept = keep(tx.for_aggregation(read_events(spark, [item.uri for item in readable])), settings.keep)
-        kept_frames.append(kept)
-        invalid = tx.unusable_rows_by_file(kept).collect()
-        report.invalid_rows = {row[tx.INPUT_FILE_COLUMN]: row["rows"] for row in invalid}
-        if report.invalid_rows:
-            bad = read_events(spark, sorted(report.invalid_rows), corrupt_record=True).cache()
-            examples = tx.first_corrupt_lines(bad).collect()
-            report.invalid_examples = {row[tx.INPUT_FILE_COLUMN]: row["line"][:200] for row in examples}
-            bad.unpersist()
-        events = tx.in_days(tx.usable_rows(kept), plan.days)
+        if prepared.new_readable:
+            new_rows = _read(spark, settings, prepared.new_readable, report)
+            kept_frames.append(new_rows)
+            scan.add(new_rows)
+        new_uris = [item.uri for item in prepared.new_readable]
+        new_hours = {hour for uri in new_uris for hour in scan.hours_by_file.get(uri, {})}
+        # a range or a full run is asked for: its days are finalized whether or not they have closed
+        explicit = settings.range_days() or ({day_of(hour) for hour in new_hours} if settings.full else ())
+        plan = plan_hours(
+            new_hours,
+            state,
+            now_ms=settings.now_ms(),
+            close_delay_ms=settings.close_delay_minutes * 60_000,
+            explicit_days=explicit,
+        )
+        report.hours = [iso_utc(hour) for hour in plan.hours]
+        report.days = [day.isoformat() for day in plan.days]
+        report.open_days = sorted(day.isoformat() for day in plan.open_days)
+        report.events_new = scan.events(new_uris)
+        say(
+            f"  {report.events_new} new events in {len(plan.hours)} hours; "
+            f"finalizing {len(plan.days)} days, {len(plan.open_days)} left open"
+        )
+        new_keys = {item.key for item in prepared.new_files}
+        others = [item for item in files_for_hours(prepared.partitioned, plan.hours, state) if item.key not in new_keys]
+        if others:
+            more_corrupt = find_corrupt_files(prepared.inventory, others)
+            report.corrupt_files.extend(more_corrupt)
+            corrupt |= {item.uri for item in more_corrupt}
+            readable = [item for item in others if item.uri not in corrupt]
+            if readable:
+                old_rows = _read(spark, settings, readable, report)
+                kept_frames.append(old_rows)
+                scan.add(old_rows)
+            say(f"  {len(readable)} more files hold events of those hours")
+        read_files = [*prepared.new_readable, *(item for item in others if item.uri not in corrupt)]
+        state.index({uri: set(hours) for uri, hours in scan.hours_by_file.items()}, read_files)
+        report.events_read = scan.events()
+        report.events = scan.events(hours=plan.hours)
         lap("read")
+        if not plan.hours or scan.rows is None:
+            _commit(prepared, state, plan, corrupt)
+            return report
+        events = tx.usable_rows(scan.rows)
+        hour_events = tx.in_hours(events, plan.hours)
+        day_events = tx.in_days(events, plan.days)
 
         config = load_slo_config(settings.slo_config)
         thresholds = {name: objective.latency_threshold_ms for name, objective in config.services.items()}
@@ -337,13 +459,16 @@ def run(
             # four independent Spark jobs at once: while one is planned and compiled on the driver, the others run
             with ThreadPoolExecutor(max_workers=4, thread_name_prefix="batch-aggregate") as pool:
                 rollups_job = _submit(
-                    pool, lambda: keep(tx.rollups(events, "hour").unionByName(tx.rollups(events, "day")), settings.keep)
+                    pool,
+                    lambda: keep(
+                        tx.rollups(hour_events, "hour").unionByName(tx.rollups(day_events, "day")), settings.keep
+                    ),
                 )
-                signatures_job = _submit(pool, lambda: _rows(tx.error_signatures(events, settings.top_signatures)))
+                signatures_job = _submit(pool, lambda: _rows(tx.error_signatures(day_events, settings.top_signatures)))
                 slo_job = _submit(
-                    pool, lambda: _rows(tx.slo_counts(events, thresholds, config.defaults.latency_threshold_ms))
+                    pool, lambda: _rows(tx.slo_counts(day_events, thresholds, config.defaults.latency_threshold_ms))
                 )
-                lambda_job = _submit(pool, lambda: _rows(tx.lambda_efficiency(events)))
+                lambda_job = _submit(pool, lambda: _rows(tx.lambda_efficiency(day_events)))
                 try:
                     rollups = rollups_job.result()
                     kept_frames.append(rollups)
@@ -363,17 +488,20 @@ def run(
             spark.sparkContext.removeJobTag(tag)
         report.rows["rollups_hour"] = sum(1 for row in rollup_rows if row["granularity"] == "hour")
         report.rows["rollups_day"] = len(rollup_rows) - report.rows["rollups_hour"]
-        report.events = sum(row["events"] for row in rollup_rows if row["granularity"] == "day")
         report.rows.update(error_signatures=len(signature_rows), slo=len(slo_rows), lambda_efficiency=len(lambda_rows))
         say(f"  {report.events} events → {len(rollup_rows)} roll-up rows")
         lap("aggregate")
 
         if settings.write_parquet:
             report.parquet_location = settings.uri(settings.curated_prefix)
+            written = rollups.select(*tx.ROLLUP_COLUMNS)
+            carried = _carried_hours(spark, settings, prepared.inventory, plan, written.schema)
+            if carried is not None:
+                written = written.unionByName(carried)
             # a few rows per service, log group and hour: one task writes one file per (granularity, dt)
-            rollups.select(*tx.ROLLUP_COLUMNS).coalesce(1).write.mode("overwrite").partitionBy(
-                "granularity", "dt"
-            ).parquet(report.parquet_location)
+            written.coalesce(1).write.mode("overwrite").partitionBy("granularity", "dt").parquet(
+                report.parquet_location
+            )
             lap("parquet")
     finally:
         for frame in kept_frames:
@@ -389,6 +517,18 @@ def run(
     say(f"  {report.documents.written} documents written ({sink.name}), {len(report.documents.failed)} failed")
     lap("opensearch")
 
-    if report.ok:  # a failed write leaves the files unbookmarked: the next run recomputes their days
-        bookmark.commit(plan.new_files, corrupt)
+    if report.ok:  # a failed write leaves the state and files as they were: the next run recomputes their hours
+        _commit(prepared, state, plan, corrupt)
     return report
+
+
+def _commit(prepared: PreparedRun, state: PlanState, plan: HourPlan, corrupt: set[str]) -> None:
+    """The plan state first, then the bookmark: a state saved for files the bookmark still calls new only makes
+    the next run read them again (its outputs overwrite), never lose their index."""
+    finished = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    listed = {item.key for item in prepared.partitioned}
+    state.stragglers = {key: hours for key, hours in state.stragglers.items() if key in listed}  # expired objects
+    state.open_days = set(plan.open_days)
+    state.final_days.update(dict.fromkeys(plan.days, finished))
+    PlanStore(prepared.inventory).save(state)
+    prepared.bookmark.commit(prepared.new_files, corrupt)

@@ -166,6 +166,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
         opensearch_url=url,
         slo_config=slo_config,
         top_signatures=args.top_signatures,
+        close_delay_minutes=args.close_delay_minutes,
     )
 
 
@@ -194,14 +195,23 @@ def add_batch_command(subparsers: Any) -> argparse.ArgumentParser:
         description="Run the Glue batch job on Spark local mode: hourly and daily roll-ups, top error "
         "signatures, SLO and Lambda efficiency reports from BUCKET/events/, written to OpenSearch "
         "(OPENSEARCH_URL) and as Parquet under BUCKET/curated/rollups/. Without --from/--to or --full only "
-        "the days that new files touched are recomputed (state in BUCKET/_state/batch-bookmark.json).",
+        "the hours the events of new files fall in are recomputed, and a day's reports once the day has closed "
+        "(state in BUCKET/_state/).",
     )
     parser.add_argument("--bucket", type=Path, default=Path(".local/demo/bucket"), help="bucket directory")
     parser.add_argument(
         "--from", dest="from_time", metavar="ISO", help="start of the time range (UTC unless an offset is given)"
     )
     parser.add_argument("--to", dest="to_time", metavar="ISO", help="end of the time range (exclusive)")
-    parser.add_argument("--full", action="store_true", help="recompute every day, ignoring the bookmark")
+    parser.add_argument(
+        "--full", action="store_true", help="recompute every hour and day, closed or not, ignoring the bookmark"
+    )
+    parser.add_argument(
+        "--close-delay-minutes",
+        type=int,
+        default=60,
+        help="a day's reports are computed this long after the day ends (default 60)",
+    )
     parser.add_argument("--no-opensearch", action="store_true", help="write Parquet only")
     parser.add_argument("--slo-config", type=Path, default=None, help="SLO objectives (default config/slo.yaml)")
     parser.add_argument("--top-signatures", type=int, default=50, help="error signatures kept per day (default 50)")

@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from opsanalytics.batch import transforms as tx
-from opsanalytics.batch.inputs import days_touched, files_for_days, find_corrupt_files
+from opsanalytics.batch.inputs import find_corrupt_files
 from opsanalytics.batch.job import configure, read_events
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.ports import ObjectStore, StoredObject
@@ -70,8 +70,7 @@ def batch_minute_counts(
 ) -> dict[MinuteKey, Counts]:
     """The batch path's per-minute counts: the job's reader and transforms over the same objects."""
     configure(spark)
-    days = sorted(days_touched(files))
-    wanted = files_for_days(files, days)
+    wanted = [item for item in files if item.partition is not None]
     corrupt = {item.uri for item in find_corrupt_files(inventory, wanted)}
     raw = read_events(spark, [item.uri for item in wanted if item.uri not in corrupt])
     events = tx.valid_events(tx.with_periods(raw)).filter(

@@ -21,6 +21,8 @@ KEEPS: Final[tuple[Keep, ...]] = get_args(Keep)
 
 DEFAULT_TOP_SIGNATURES: Final = 50
 STATE_KEY: Final = "_state/batch-bookmark.json"
+PLAN_STATE_KEY: Final = "_state/batch-plan.json"
+DEFAULT_CLOSE_DELAY_MINUTES: Final = 60
 
 _Choice = TypeVar("_Choice", bound=str)
 
@@ -29,10 +31,12 @@ _Choice = TypeVar("_Choice", bound=str)
 class BatchSettings:
     """What one run of the batch job reads, computes and writes.
 
-    ``bucket`` is ``s3://name`` in AWS or a local directory laid out like the bucket. The unit of
-    recomputation is the UTC day: a run recomputes every day that new input touched (bookmark mode) or
-    that ``from_time``/``to_time`` overlaps, from all of that day's input, so its results replace earlier
-    ones instead of adding to them.
+    ``bucket`` is ``s3://name`` in AWS or a local directory laid out like the bucket. A run recomputes the
+    UTC hours that the events of new input fall in (bookmark mode), every hour (``full``) or the hours of the
+    days ``from_time``/``to_time`` overlaps, each from all of that hour's input, so its results replace earlier
+    ones instead of adding to them. A day's outputs (daily roll-ups, error signatures, SLO and Lambda reports)
+    are computed once the day has closed, ``close_delay_minutes`` after its end, and again when late input for
+    it arrives (see `opsanalytics.batch.inputs`).
     """
 
     bucket: str
@@ -51,6 +55,9 @@ class BatchSettings:
     write_parquet: bool = True
     keep: Keep = "rows"
     """How the one scan of the input is kept for the aggregations (see `opsanalytics.batch.job.keep`)."""
+    close_delay_minutes: int = DEFAULT_CLOSE_DELAY_MINUTES
+    now: datetime | None = None
+    """The time the run plans for (None: the clock); a day closes when ``now`` passes its end plus the delay."""
 
     def __post_init__(self) -> None:
         if not self.bucket:
@@ -77,6 +84,10 @@ class BatchSettings:
                 raise SettingsError("--full and --from/--to exclude each other")
         if self.sink != "none" and not self.opensearch_url:
             raise SettingsError("writing to OpenSearch needs an OpenSearch URL (or sink 'none')")
+        if self.close_delay_minutes < 0:
+            raise SettingsError(f"close_delay_minutes must be >= 0, got {self.close_delay_minutes}")
+        if self.now is not None and self.now.tzinfo is None:
+            raise SettingsError("now must be timezone-aware")
         if self.top_signatures < 1:
             raise SettingsError(f"top_signatures must be >= 1, got {self.top_signatures}")
         if self.index_suffix and not self.index_suffix.replace("-", "").isalnum():
@@ -93,6 +104,11 @@ class BatchSettings:
     def uri(self, key: str) -> str:
         """URI of ``key`` in the bucket: ``s3://bucket/key`` or ``file:///abs/dir/key``."""
         return self.location.uri(key)
+
+    def now_ms(self) -> int:
+        """`now` (or the clock) in UTC epoch milliseconds."""
+        moment = self.now or datetime.now(UTC)
+        return int(moment.timestamp() * 1000)
 
     def range_days(self) -> list[date] | None:
         """The UTC days ``from_time``/``to_time`` overlap (None without a range)."""
@@ -121,6 +137,9 @@ class BatchSettings:
             top_signatures=_integer(args.get("top_signatures") or str(DEFAULT_TOP_SIGNATURES), "top_signatures"),
             write_parquet=_boolean(args.get("write_parquet") or "true", "write_parquet"),
             keep=_choice(args.get("keep") or "rows", KEEPS, "keep"),
+            close_delay_minutes=_integer(
+                args.get("close_delay_minutes") or str(DEFAULT_CLOSE_DELAY_MINUTES), "close_delay_minutes"
+            ),
         )
 
 

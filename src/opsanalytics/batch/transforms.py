@@ -28,6 +28,7 @@ from opsanalytics.realtime.windows import PERCENTILES
 
 CORRUPT_COLUMN: Final = "_corrupt_record"
 INPUT_FILE_COLUMN: Final = "input_file"
+USABLE_COLUMN: Final = "usable"
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 86_400_000
 MINUTE_MS: Final = 60_000
@@ -141,10 +142,10 @@ def in_days(events: DataFrame, days: Sequence[date]) -> DataFrame:
 
 
 def for_aggregation(raw: DataFrame) -> DataFrame:
-    """The lines of `read_events` (with ``input_file``) reduced to what the aggregates read, small enough to
-    keep in memory: ``hour_start`` and ``day_start``; ``event_id`` and ``message`` only on error events (only the
-    signatures read them); ``input_file`` only on unusable lines (null on usable ones), for
-    `unusable_rows_by_file`. Select the usable ones with `usable_rows`."""
+    """The lines of `read_events` (with ``input_file``) reduced to what the aggregates and the plan read, small
+    enough to keep in memory: ``hour_start`` and ``day_start``; ``event_id`` and ``message`` only on error events
+    (only the signatures read them); ``input_file``, and ``usable`` (the line parsed, is of a readable schema
+    version and has every key field). Select the usable ones with `usable_rows`."""
     return raw.select(
         "timestamp",
         _period_start(HOUR_MS).alias("hour_start"),
@@ -162,18 +163,30 @@ def for_aggregation(raw: DataFrame) -> DataFrame:
         "init_ms",
         F.when(F.col("error"), F.col("event_id")).alias("event_id"),
         F.when(F.col("error"), F.col("message")).alias("message"),
-        F.when(~_usable(raw), F.col(INPUT_FILE_COLUMN)).alias(INPUT_FILE_COLUMN),
+        INPUT_FILE_COLUMN,
+        _usable(raw).alias(USABLE_COLUMN),
     )
 
 
 def usable_rows(prepared: DataFrame) -> DataFrame:
     """The usable events of a `for_aggregation` frame."""
-    return prepared.filter(F.col(INPUT_FILE_COLUMN).isNull()).drop(INPUT_FILE_COLUMN)
+    return prepared.filter(F.col(USABLE_COLUMN)).drop(USABLE_COLUMN, INPUT_FILE_COLUMN)
+
+
+def hours_by_file(prepared: DataFrame) -> DataFrame:
+    """(input_file, hour_start, events): the usable events of each file of a `for_aggregation` frame, by hour."""
+    usable = prepared.filter(F.col(USABLE_COLUMN))
+    return usable.groupBy(INPUT_FILE_COLUMN, "hour_start").agg(F.count(F.lit(1)).alias("events"))
+
+
+def in_hours(events: DataFrame, hour_starts: Sequence[int]) -> DataFrame:
+    """Events whose UTC hour (epoch ms of its start) is one of ``hour_starts``."""
+    return events.filter(F.col("hour_start").isin(list(hour_starts)))
 
 
 def unusable_rows_by_file(prepared: DataFrame) -> DataFrame:
     """(input_file, rows) of a `for_aggregation` frame's lines that did not parse or lack a key field."""
-    unusable = prepared.filter(F.col(INPUT_FILE_COLUMN).isNotNull())
+    unusable = prepared.filter(~F.col(USABLE_COLUMN))
     return unusable.groupBy(INPUT_FILE_COLUMN).agg(F.count(F.lit(1)).alias("rows"))
 
 
@@ -348,7 +361,9 @@ __all__ = [
     "LOG_EVENT_SCHEMA_VERSION",
     "error_signatures",
     "for_aggregation",
+    "hours_by_file",
     "in_days",
+    "in_hours",
     "lambda_efficiency",
     "log_event_schema",
     "minute_counts",
