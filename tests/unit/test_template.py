@@ -435,13 +435,46 @@ def test_the_glue_job_runs_glue_5_with_bookmarks() -> None:
         assert props.get("SecurityConfiguration"), name
 
 
-def test_the_catalog_table_is_the_one_in_glue_catalog() -> None:
-    expected = json.loads((ROOT / "glue" / "catalog" / "rollups_table.json").read_text())
-    (table,) = resources_of("AWS::Glue::Table").values()
-    actual = table["Properties"]["TableInput"]
-    location = actual["StorageDescriptor"].pop("Location")
-    assert location == {"Fn::Sub": expected["StorageDescriptor"].pop("Location")}
-    assert actual == expected
+def _substituted(value: Any) -> Any:
+    """A catalog file's value as the template writes it: strings with ``${...}`` are ``Fn::Sub``."""
+    if isinstance(value, dict):
+        return {key: _substituted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substituted(item) for item in value]
+    return {"Fn::Sub": value} if isinstance(value, str) and "${" in value else value
+
+
+def test_the_catalog_tables_are_the_ones_in_glue_catalog() -> None:
+    tables = {table["Properties"]["TableInput"]["Name"]: table for table in resources_of("AWS::Glue::Table").values()}
+    assert set(tables) == {"rollups", "events"}
+    for name, table in tables.items():
+        expected = json.loads((ROOT / "glue" / "catalog" / f"{name}_table.json").read_text())
+        assert table["Properties"]["TableInput"] == _substituted(expected), name
+
+
+def test_the_events_table_declares_every_log_event_field_with_its_type() -> None:
+    from opsanalytics.batch.transforms import LOG_EVENT_SPARK_TYPES
+
+    table = json.loads((ROOT / "glue" / "catalog" / "events_table.json").read_text())
+    columns = [(column["Name"], column["Type"]) for column in table["StorageDescriptor"]["Columns"]]
+    assert columns == [(name, kind.simpleString()) for name, kind in LOG_EVENT_SPARK_TYPES.items()]
+    assert [key["Name"] for key in table["PartitionKeys"]] == ["dt", "hour"]
+    assert table["Parameters"]["storage.location.template"].endswith("/events/dt=${!dt}/hour=${!hour}/")
+
+
+def test_the_events_table_reads_what_the_transformer_writes(load_event: Any) -> None:
+    """Every field of the events the transformer writes for the sample Firehose event is a column."""
+    from opsanalytics.transform.firehose import transform_record
+
+    table = json.loads((ROOT / "glue" / "catalog" / "events_table.json").read_text())
+    columns = {column["Name"] for column in table["StorageDescriptor"]["Columns"]}
+    written: set[str] = set()
+    for record in load_event("log_transformer/firehose-logs.json")["records"]:
+        outcome = transform_record(record["recordId"], record["data"])
+        if outcome.result == "Ok":
+            written.update(key for line in outcome.data.splitlines() for key in json.loads(line))
+    assert "attributes" in written
+    assert written <= columns, written - columns
 
 
 def test_the_flink_application_runs_flink_1_20_with_the_local_property_groups() -> None:
