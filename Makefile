@@ -104,6 +104,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/bench_bulk.py
 	$(VENV)/bin/python bench/bench_metrics_processor.py
 	$(VENV)/bin/python bench/bench_batch.py
+	$(VENV)/bin/python bench/bench_batch_hourly.py
 	$(VENV)/bin/python bench/bench_pipeline.py
 
 clean:

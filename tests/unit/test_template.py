@@ -462,19 +462,28 @@ def test_the_events_table_declares_every_log_event_field_with_its_type() -> None
     assert table["Parameters"]["storage.location.template"].endswith("/events/dt=${!dt}/hour=${!hour}/")
 
 
+# What the JSON SerDe reads into each column type; ``attributes``, a string column, takes the JSON object as text.
+JSON_TYPES_OF: dict[str, set[type]] = {"int": {int}, "bigint": {int}, "double": {int, float}, "boolean": {bool}}
+
+
 def test_the_events_table_reads_what_the_transformer_writes(load_event: Any) -> None:
-    """Every field of the events the transformer writes for the sample Firehose event is a column."""
+    """Every field of the events the transformer writes for the sample Firehose event is a column, with a value
+    of a JSON type the column's type reads."""
     from opsanalytics.transform.firehose import transform_record
 
     table = json.loads((ROOT / "glue" / "catalog" / "events_table.json").read_text())
-    columns = {column["Name"] for column in table["StorageDescriptor"]["Columns"]}
-    written: set[str] = set()
+    columns = {column["Name"]: column["Type"] for column in table["StorageDescriptor"]["Columns"]}
+    written: dict[str, list[Any]] = {}
     for record in load_event("log_transformer/firehose-logs.json")["records"]:
         outcome = transform_record(record["recordId"], record["data"])
-        if outcome.result == "Ok":
-            written.update(key for line in outcome.data.splitlines() for key in json.loads(line))
+        for line in outcome.data.splitlines() if outcome.result == "Ok" else ():
+            for key, value in json.loads(line).items():
+                written.setdefault(key, []).append(value)
     assert "attributes" in written
-    assert written <= columns, written - columns
+    assert set(written) <= set(columns), set(written) - set(columns)
+    for name, values in written.items():
+        allowed = {dict} if name == "attributes" else JSON_TYPES_OF.get(columns[name], {str})
+        assert {type(value) for value in values} <= allowed, (name, columns[name])
 
 
 def test_the_flink_application_runs_flink_1_20_with_the_local_property_groups() -> None:
