@@ -16,6 +16,8 @@ from pathlib import Path
 
 from opsanalytics.local.samples import SERVICES, generate_sample_batches
 from opsanalytics.logevents.cloudwatch import control_message_payload
+from opsanalytics.logindex.local import sqs_event
+from opsanalytics.logindex.messages import object_created_event
 from opsanalytics.transform.local import firehose_event
 from scripts import generate_metrics_events
 
@@ -40,9 +42,26 @@ def log_transformer_event() -> dict[str, object]:
     return firehose_event(records, "opsanalytics-logs")
 
 
+ARCHIVE_BUCKET = "opsanalytics-archive-example"
+
+
+def log_indexer_event() -> dict[str, object]:
+    """What the log index queue delivers: a new Firehose object under events/, and one outside it (ignored)."""
+    messages = [
+        (
+            "0f1e2d3c-4b5a-4968-8776-655443322110",
+            "events/dt=2026-01-01/hour=10/opsanalytics-logs-1-2026-01-01-10-05-00-example.gz",
+        ),
+        ("1a2b3c4d-5e6f-4071-8293-a4b5c6d7e8f9", "curated/granularity=hour/part-00000.parquet"),
+    ]
+    bodies = [(i, json.dumps(object_created_event(ARCHIVE_BUCKET, key, 1048576))) for i, key in messages]
+    return sqs_event(bodies)
+
+
 def render() -> dict[str, str]:
     """Every sample event, by path under events/."""
     events = {"log_transformer/firehose-logs.json": json.dumps(log_transformer_event(), indent=2) + "\n"}
+    events["log_indexer/sqs-object-created.json"] = json.dumps(log_indexer_event(), indent=2) + "\n"
     events.update({f"metrics_processor/{name}": text for name, text in generate_metrics_events.render().items()})
     return events
 

@@ -84,6 +84,24 @@ def cloudwatch_record(
     )
 
 
+def archived_event(event_id: str, **fields: Any) -> dict[str, Any]:
+    """Factory: a log event as ``events/`` stores it (schema version 2), with `fields` over the defaults."""
+    event = {
+        "schema_version": 2,
+        "event_id": event_id,
+        "timestamp": 1_767_261_600_000,
+        "log_group": "/ecs/orders",
+        "log_stream": "ecs/orders/1",
+        "owner": "123456789012",
+        "service": "orders",
+        "level": "INFO",
+        "message": "m",
+        "format": "json",
+        "error": False,
+    }
+    return {**event, **fields}
+
+
 def firehose_records(payloads: list[bytes]) -> list[tuple[str, str]]:
     return [(f"record-{i:04d}", base64.b64encode(p).decode()) for i, p in enumerate(payloads)]
 

@@ -1,7 +1,8 @@
 """Where the versioned assets are: ``assets/`` of the checkout, or the copy a function's build carries.
 
 ``assets/index-templates/*.json`` (one index template per index family), ``assets/ism-policies/retention.json``
-(the retention policy) and ``assets/saved-objects/*.ndjson`` (the OpenSearch Dashboards saved objects, imported
+(the retention policy of the metric, report and alert indices), ``assets/ism-policies/log-retention.json`` (that
+of the log indices) and ``assets/saved-objects/*.ndjson`` (the OpenSearch Dashboards saved objects, imported
 in name order). The one resolver: everything that reads an asset asks `Assets` for its path.
 """
 
@@ -35,6 +36,10 @@ class Assets:
     @property
     def ism_policy(self) -> Path:
         return self.root / "ism-policies" / "retention.json"
+
+    @property
+    def log_retention_policy(self) -> Path:
+        return self.root / "ism-policies" / "log-retention.json"
 
     @property
     def saved_objects(self) -> Path:

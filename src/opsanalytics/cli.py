@@ -12,6 +12,7 @@ from typing import Any
 from opsanalytics import __version__
 from opsanalytics.batch.local import add_batch_command
 from opsanalytics.local import opensearch_node
+from opsanalytics.logindex.settings import DEFAULT_NUMERIC_ATTRIBUTES, INDEX_LEVELS
 from opsanalytics.realtime.local import add_realtime_command
 
 
@@ -47,12 +48,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from opsanalytics.local.pipeline import run_demo
 
     started = time.perf_counter()
-    report = run_demo(args.workdir, minutes=args.minutes, scale=args.scale, seed=args.seed, **_opensearch_options(args))
+    report = run_demo(
+        args.workdir,
+        minutes=args.minutes,
+        scale=args.scale,
+        seed=args.seed,
+        log_index_level=args.log_index_level,
+        **_opensearch_options(args),
+    )
     return _finish(report.summary(), started, args.workdir)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from opsanalytics.local.pipeline import run_replay
+    from opsanalytics.logindex.settings import numeric_attributes
 
     start_ms = None
     if args.start:
@@ -68,6 +77,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         log_group=args.log_group,
         start_ms=start_ms,
         interval_ms=args.interval_ms,
+        log_index_level=args.log_index_level,
+        numeric_attributes=numeric_attributes(tuple(args.numeric_attributes.split(",")), "--numeric-attributes"),
         **_opensearch_options(args),
     )
     return _finish(report.summary(), started, args.workdir)
@@ -111,6 +122,13 @@ def _add_opensearch_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave the local node running afterwards (stop it with `opsanalytics opensearch stop`)",
     )
+    parser.add_argument(
+        "--log-index-level",
+        choices=INDEX_LEVELS,
+        default="all",
+        help="which lines the log indexer indexes: all (default here; a deploy defaults to warn), warn "
+        "(warnings and errors), error, or none",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--workdir", type=Path, default=Path(".local/replay"), help="where outputs go (default .local/replay)"
+    )
+    replay.add_argument(
+        "--numeric-attributes",
+        default=",".join(DEFAULT_NUMERIC_ATTRIBUTES),
+        help="attribute keys whose numbers the log indices aggregate (comma-separated; default "
+        f"{','.join(DEFAULT_NUMERIC_ATTRIBUTES)})",
     )
     _add_opensearch_args(replay)
     replay.set_defaults(func=cmd_replay)

@@ -119,6 +119,27 @@ def check_custom_resource(event: Event, response: Any, raw: bytes) -> None:
     assert len(json.dumps(response).encode()) <= CLOUDFORMATION_RESPONSE_LIMIT, "response over 4 KB"
 
 
+def check_sqs(event: Event, response: Any, raw: bytes) -> None:
+    """ReportBatchItemFailures for SQS: {"batchItemFailures": [{"itemIdentifier": <message id>}, ...]}."""
+    assert isinstance(response, dict), f"expected {{'batchItemFailures': [...]}}, got {type(response).__name__}"
+    failures = response.get("batchItemFailures")
+    assert isinstance(failures, list), "the response has no 'batchItemFailures' list"
+    message_ids = {record["messageId"] for record in event["Records"]}
+    identifiers = [item.get("itemIdentifier") for item in failures if isinstance(item, dict)]
+    assert len(identifiers) == len(failures), f"batch item failures {failures!r} are not objects"
+    assert set(identifiers) <= message_ids, f"{set(identifiers) - message_ids} are not in the batch"
+    assert len(identifiers) == len(set(identifiers)), f"repeated item identifiers: {identifiers}"
+
+
+def check_log_indexer(event: Event, response: Any, raw: bytes) -> None:
+    """A message naming an object outside events/ succeeds (nothing to index); without S3 in the container an
+    events/ object cannot be read, and its message fails, to be delivered again."""
+    keys = {r["messageId"]: json.loads(r["body"])["detail"]["object"]["key"] for r in event["Records"]}
+    failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    outside = {message_id for message_id, key in keys.items() if not key.startswith("events/")}
+    assert outside and not failed & outside, f"a message outside events/ failed: {failed & outside}"
+
+
 def _is_kinesis(event: Event) -> bool:
     records = event.get("Records")
     return bool(records) and isinstance(records, list) and records[0].get("eventSource") == "aws:kinesis"
@@ -128,6 +149,10 @@ def _is_kinesis(event: Event) -> bool:
 EVENT_SOURCES: dict[str, tuple[Detector, Checker]] = {
     "firehose": (lambda event: "deliveryStreamArn" in event, check_firehose),
     "kinesis": (_is_kinesis, check_kinesis),
+    "sqs": (
+        lambda event: bool(event.get("Records")) and event["Records"][0].get("eventSource") == "aws:sqs",
+        check_sqs,
+    ),
     "cloudformation": (lambda event: "RequestType" in event, check_custom_resource),
 }
 
@@ -172,6 +197,7 @@ def check_log_events(event: Event, response: Any, raw: bytes) -> None:
 # Function-specific checks, run after the event source's contract.
 FUNCTION_CHECKS: dict[str, Checker] = {
     "LogTransformerFunction": check_log_events,
+    "LogIndexerFunction": check_log_indexer,
 }
 
 

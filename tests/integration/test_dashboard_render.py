@@ -25,6 +25,7 @@ from opensearchpy import OpenSearch, helpers
 
 from opsanalytics.dashboards import RenderReport, render_dashboard
 from opsanalytics.realtime.windows import window_document_id
+from tests.conftest import archived_event
 
 from .conftest import IndexNames
 
@@ -162,6 +163,20 @@ def slo(service: str, availability: float, attainment: float) -> dict[str, Any]:
     }
 
 
+def log_line(service: str, minute: int, level: str) -> dict[str, Any]:
+    moment = START + timedelta(minutes=minute, seconds=7)
+    error = level == "ERROR"
+    return archived_event(
+        f"{service}-{minute}-{level}",
+        timestamp=int(moment.timestamp() * 1000),
+        service=service,
+        level=level,
+        error=error,
+        message=f"{level} {'PaymentDeclined order 7 gateway timeout' if error else 'GET /api/cart completed'}",
+        status=502 if error else 200,
+    )
+
+
 @pytest.fixture(scope="module")
 def dashboard_data(opensearch_client: OpenSearch, index_templates: None) -> Iterator[dict[str, str]]:
     """The test's documents, in indices of this module only (deleted afterwards); yields the index patterns
@@ -218,14 +233,23 @@ def _index_documents(opensearch_client: OpenSearch, index_name: IndexNames) -> d
         start=1,
     ):
         actions.append({"_index": insights, "_source": signature(rank, text, count, services)})
+    lines = index_name("events-2026.01.01")
+    for minute, service, level in [
+        *((14 + i, "checkout", "ERROR") for i in range(4)),
+        *((15 + i, "checkout", "INFO") for i in range(3)),
+        (15, "payments", "ERROR"),  # another service's line in the episode
+        (30, "checkout", "INFO"),  # after the episode
+    ]:
+        actions.append({"_index": lines, "_source": log_line(service, minute, level)})
     actions.append({"_index": insights, "_source": slo("checkout", 0.9861, 0.912)})
     actions.append({"_index": insights, "_source": slo("payments", 0.9987, 0.991)})
-    helpers.bulk(opensearch_client, actions, refresh="wait_for")
+    helpers.bulk(opensearch_client, actions, refresh=True)  # the log indices refresh every 30 s, too late to wait for
     return {
         "realtime": f"metrics-realtime-{token}",
         "batch": f"metrics-batch-*-{token}",
         "insights": f"log-insights-*-{token}",
         "alerts": f"alerts-*-{token}",
+        "logs": f"events-*-{token}",
     }
 
 
@@ -247,9 +271,16 @@ def test_render_draws_every_panel_from_opensearch(rendered: RenderReport) -> Non
         assert charts[key].series == 2
         assert charts[key].points == 4  # the hourly roll-ups only (granularity:hour), two hours per service
     assert set(charts["realtime_error_rate"].colours) == set(SERVICES)
-    assert rendered.tables == {"alert_episodes": 1, "alert_states": 1, "top_error_signatures": 3, "slo": 2}
+    assert rendered.tables == {
+        "alert_episodes": 1,
+        "alert_states": 1,
+        "top_error_signatures": 3,
+        "slo": 2,
+        "episode_lines": 5,  # the first five of checkout's seven lines in the episode, errors first
+        "error_lines": 5,
+    }
     assert rendered.timeline_bars == 1
-    assert rendered.series == 8 and rendered.points == 2 * 2 * MINUTES + 8 and rendered.rows == 7
+    assert rendered.series == 8 and rendered.points == 2 * 2 * MINUTES + 8 and rendered.rows == 17
 
     page = rendered.path.read_text(encoding="utf-8")
     for text in (
@@ -262,6 +293,9 @@ def test_render_draws_every_panel_from_opensearch(rendered: RenderReport) -> Non
         "Service level objectives per day",
         "10:50",  # a time axis tick
         "98.61 %",  # checkout's availability, below its target
+        "Lines behind checkout-error-rate on checkout, 10:59-11:05 UTC: 7 lines, 4 errors",
+        "PaymentDeclined order 7 gateway timeout",
+        "Error lines",
     ):
         assert text in page, text
 
@@ -275,7 +309,7 @@ def test_the_page_is_self_contained(rendered: RenderReport) -> None:
 
 
 def test_render_with_no_data_shows_empty_panels(opensearch_client: OpenSearch, tmp_path: Path) -> None:
-    patterns = {key: f"{key}-nothing-here-*" for key in ("realtime", "batch", "insights", "alerts")}
+    patterns = {key: f"{key}-nothing-here-*" for key in ("realtime", "batch", "insights", "alerts", "logs")}
     report = render_dashboard(opensearch_client, tmp_path / "empty.html", index_patterns=patterns)
     assert report.series == 0 and report.rows == 0 and report.timeline_bars == 0
     page = report.path.read_text(encoding="utf-8")

@@ -20,12 +20,13 @@ from opsanalytics.deploy import bootstrap
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.opensearch import BulkOperation, BulkWriter, OpenSearchSettings, create_client
 from opsanalytics.paths import project_root
-from tests.conftest import EVENTS_DIR
+from tests.conftest import EVENTS_DIR, archived_event
 from tests.support.fgac import SecuredCluster, secured_cluster
 
 ACCOUNT = "arn:aws:iam::123456789012"
 SETUP = f"{ACCOUNT}:role/opsanalytics-opensearch-setup"
 REALTIME = f"{ACCOUNT}:role/opsanalytics-metrics-processor"
+LOG_INDEX = f"{ACCOUNT}:role/opsanalytics-log-indexer"
 BATCH = f"{ACCOUNT}:role/opsanalytics-batch-job"
 VIEWER = f"{ACCOUNT}:role/opsanalytics-dashboards-viewer"
 ADMIN_ROLE = f"{ACCOUNT}:role/ops-admin"
@@ -33,6 +34,7 @@ ADMIN_USER = f"{ACCOUNT}:user/jane"  # an IAM user is mapped by name: basic auth
 USERS = {
     "setup": [SETUP],
     "realtime": [REALTIME],
+    "log_index": [LOG_INDEX],
     "batch": [BATCH],
     "viewer": [VIEWER],
     "admin": [ADMIN_ROLE],
@@ -55,6 +57,7 @@ def bootstrap_as(cluster: SecuredCluster, user: str, load_event: Callable[[str],
     event = load_event("opensearch_setup/create.json")
     event["ResourceProperties"] |= {
         "RealtimeRoleArns": [REALTIME],
+        "LogIndexRoleArns": [LOG_INDEX],
         "BatchRoleArns": [BATCH],
         "ViewerArns": [VIEWER],
         "AdminArns": [ADMIN_ROLE, ADMIN_USER],
@@ -96,7 +99,8 @@ def test_the_bootstrap_maps_each_principal_and_the_admins(
     bootstrapped: dict[str, Any], cluster: SecuredCluster
 ) -> None:
     assert bootstrapped["Data"]["RoleMapping"] == (
-        "opsanalytics_realtime +1, opsanalytics_batch +1, opsanalytics_viewer +1; 4 admin mappings added"
+        "opsanalytics_realtime +1, opsanalytics_log_index +1, opsanalytics_batch +1, opsanalytics_viewer +1; "
+        "4 admin mappings added"
     )
     admin = client_as(cluster, "admin")  # the admin role's mapping took: it may read the security configuration
     for role in ("all_access", "security_manager"):
@@ -117,7 +121,8 @@ def test_a_second_bootstrap_adds_nothing_twice_and_keeps_what_was_mapped_by_hand
     again = bootstrap_as(cluster, "setup", load_event_module)
     assert again["Status"] == "SUCCESS"
     assert again["Data"]["RoleMapping"] == (
-        "opsanalytics_realtime +0, opsanalytics_batch +0, opsanalytics_viewer +0; 0 admin mappings added"
+        "opsanalytics_realtime +0, opsanalytics_log_index +0, opsanalytics_batch +0, opsanalytics_viewer +0; "
+        "0 admin mappings added"
     )
     viewer = setup.transport.perform_request("GET", f"{path}/opsanalytics_viewer")["opsanalytics_viewer"]
     assert viewer["backend_roles"] == [VIEWER, by_hand]
@@ -163,6 +168,40 @@ def test_the_metrics_function_itself_runs_as_its_role(
             function.close()
     assert response == {"batchItemFailures": []}
     assert read_outbox(outbox), "the spike fired no alert: the test proves less than it says"
+
+
+def test_the_log_indexer_itself_runs_as_its_role_and_writes_nothing_else(
+    bootstrapped: dict[str, Any], cluster: SecuredCluster, tmp_path: Path
+) -> None:
+    """The real handler on an events/ object: its bulk writes into the daily log index are allowed to
+    opsanalytics_log_index; the metric and alert indices are not."""
+    import gzip
+
+    from opsanalytics.logindex.local import drive_log_indexer
+
+    key = "events/dt=2026-01-01/hour=10/fgac.gz"
+    lines = [
+        json.dumps(archived_event(f"f{i}", level="ERROR", error=True, attributes={"n": i})).encode() for i in range(3)
+    ]
+    (tmp_path / key).parent.mkdir(parents=True)
+    (tmp_path / key).write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    with cluster.signed_in_as("log_index") as url:
+        function = LocalFunction(
+            "log_indexer",
+            environment={"OPENSEARCH_URL": url, "ARCHIVE_LOCATION": str(tmp_path), "LOG_INDEX_PREFIX": "events-fgac-"},
+        )
+        try:
+            report = drive_log_indexer(function.invoke, tmp_path, tmp_path / "work")
+        finally:
+            function.close()
+    assert (report.objects, report.dead_lettered, report.quarantined) == (1, [], 0)
+    admin = client_as(cluster, "setup")
+    admin.indices.refresh(index="events-fgac-*")
+    assert admin.count(index="events-fgac-2026.01.01")["count"] == 3
+    client = client_as(cluster, "log_index")
+    assert refused(lambda: client.index(index="metrics-realtime-fgac-x", body={"x": 1}))
+    assert refused(lambda: client.index(index="alerts-fgac-state", body={"x": 1}))
+    assert refused(lambda: client.indices.delete(index="events-fgac-2026.01.01"))
 
 
 def test_the_batch_job_writes_roll_ups_and_reports_and_nothing_else(

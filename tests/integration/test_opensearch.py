@@ -112,7 +112,8 @@ def test_new_indices_get_the_template_mappings_and_replicas(
     assert realtime["properties"]["latency_count"]["type"] == "long"
     events = mappings[index_name("events")]["mappings"]["properties"]
     assert events["timestamp"] == {"type": "date", "format": "epoch_millis"}
-    assert events["message"]["fields"]["keyword"]["type"] == "keyword"
+    assert events["message"] == {"type": "match_only_text"}
+    assert events["attributes"] == {"type": "flat_object"}
     alerts = mappings[index_name("alerts")]["mappings"]["properties"]
     assert alerts["dimensions"]["properties"]["service"]["type"] == "keyword"
 

@@ -66,7 +66,7 @@ def test_files_are_ndjson_of_saved_objects() -> None:
 
 
 def test_the_saved_objects_are_valid(objects: list[SavedObject]) -> None:
-    assert len(check_saved_objects()) == 16
+    assert len(check_saved_objects()) == 20
     ids = [obj.id for obj in objects]
     assert len(set(ids)) == len(ids)  # unique across types too: an id names one thing
     assert all(obj.id.startswith("opsanalytics-") for obj in objects)
@@ -79,10 +79,11 @@ def test_index_patterns_and_time_fields(objects: list[SavedObject]) -> None:
         "metrics-batch-*": "period_start",
         "log-insights-*": None,
         "alerts-*": None,
+        "events-*": "timestamp",
     }
 
 
-def test_three_dashboards_with_their_panels(objects: list[SavedObject], by_id: dict[str, SavedObject]) -> None:
+def test_four_dashboards_with_their_panels(objects: list[SavedObject], by_id: dict[str, SavedObject]) -> None:
     dashboards = {obj.id: obj for obj in objects if obj.type == "dashboard"}
     expected = {
         "opsanalytics-dashboard-realtime": [
@@ -101,6 +102,7 @@ def test_three_dashboards_with_their_panels(objects: list[SavedObject], by_id: d
             "opsanalytics-alert-episodes",
             "opsanalytics-alert-states",
         ],
+        "opsanalytics-dashboard-log-lines": ["opsanalytics-error-lines", "opsanalytics-log-lines"],
     }
     assert set(dashboards) == set(expected)
     for dashboard_id, panel_ids in expected.items():
@@ -371,12 +373,17 @@ def test_the_tables_are_derived_from_the_searches_and_data_tables(panels: Panels
         "latency_target",
     )
     assert [m.type for m in slo.metrics] == ["sum", "avg", "avg", "avg", "avg", "avg"]
+    lines = panels.search("opsanalytics-log-lines")
+    assert (lines.title, lines.pattern, lines.query, lines.sort) == ("Log lines", "logs", "", (("timestamp", "desc"),))
+    assert panels.search("opsanalytics-error-lines").query == "error:true"
     # the alert histogram is drawn as the page's timeline of the episodes search, not from its aggregations
     assert set(panels.tables) == {
         "opsanalytics-alert-episodes",
         "opsanalytics-alert-states",
         "opsanalytics-insights-top-error-signatures",
         "opsanalytics-insights-slo",
+        "opsanalytics-log-lines",
+        "opsanalytics-error-lines",
     }
 
 
@@ -385,7 +392,8 @@ def test_the_page_places_every_derived_panel(panels: Panels) -> None:
     assert set(charts.values()) == set(panels.line_charts)
     assert {panels.line_chart(i).pattern for i in page.REALTIME_CHARTS.values()} == {"realtime"}
     assert {panels.line_chart(i).pattern for i in page.BATCH_CHARTS.values()} == {"batch"}
-    assert {page.ALERT_EPISODES, page.ALERT_STATES, page.TOP_SIGNATURES, page.SLO} == set(panels.tables)
+    placed = {page.ALERT_EPISODES, page.ALERT_STATES, page.TOP_SIGNATURES, page.SLO, page.LOG_LINES, page.ERROR_LINES}
+    assert placed == set(panels.tables)
     assert panels.search(page.ALERT_EPISODES).sort[0][0] == "first_seen"  # the timeline's order
     with pytest.raises(PanelError, match="no saved search 'opsanalytics-insights-slo'"):
         panels.search(page.SLO)

@@ -581,15 +581,20 @@ def test_custom_resources_time_out_after_their_function(name: str) -> None:
     assert timeout < props["ServiceTimeout"] <= timeout + 120, name
 
 
-@pytest.mark.parametrize("name", ["MetricsProcessorEventSource", "RealtimeApplicationStart", "BatchJobSchedule"])
+@pytest.mark.parametrize(
+    "name", ["MetricsProcessorEventSource", "LogIndexerEventSource", "RealtimeApplicationStart", "BatchJobSchedule"]
+)
 def test_writers_to_opensearch_start_after_the_bootstrap(name: str) -> None:
     assert "OpenSearchBootstrap" in as_list(RESOURCES[name].get("DependsOn", [])), name
 
 
 def test_the_metrics_function_reads_its_stream_only_through_the_mapping_that_waits() -> None:
-    assert not properties("MetricsProcessorFunction").get("Events")
-    (mapping,) = resources_of("AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["FunctionName"] == {"Ref": "MetricsProcessorFunction"}
+    for function in ("MetricsProcessorFunction", "LogIndexerFunction"):
+        assert not properties(function).get("Events"), function
+    mappings = {
+        m["Properties"]["FunctionName"]["Ref"]: m for m in resources_of("AWS::Lambda::EventSourceMapping").values()
+    }
+    assert sorted(mappings) == ["LogIndexerFunction", "MetricsProcessorFunction"]
 
 
 def _opensearch_http_grants() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
@@ -612,14 +617,21 @@ def test_the_domain_admits_the_pipeline_and_its_admins_not_the_account() -> None
     (statement,) = properties("OpenSearchDomain")["AccessPolicies"]["Statement"]
     principals = json.dumps(statement["Principal"])
     assert ":root" not in principals
-    for role in ("OpenSearchSetupFunctionRole", "MetricsProcessorFunctionRole", "BatchJobRole"):
+    for role in (
+        "OpenSearchSetupFunctionRole",
+        "MetricsProcessorFunctionRole",
+        "LogIndexerFunctionRole",
+        "BatchJobRole",
+    ):
         assert role in principals, role
     assert properties("OpenSearchDomain")["AdvancedSecurityOptions"]["MasterUserOptions"]["MasterUserARN"] == {
         "Fn::GetAtt": ["OpenSearchSetupFunctionRole", "Arn"]
     }
 
 
-@pytest.mark.parametrize("role", ["OpenSearchSetupFunctionRole", "MetricsProcessorFunctionRole", "BatchJobRole"])
+@pytest.mark.parametrize(
+    "role", ["OpenSearchSetupFunctionRole", "MetricsProcessorFunctionRole", "LogIndexerFunctionRole", "BatchJobRole"]
+)
 def test_roles_mapped_in_opensearch_have_names_known_before_the_deploy(role: str) -> None:
     name = properties(role)["RoleName"]["Fn::Sub"]
     assert name.startswith("${AWS::StackName}-"), role
@@ -831,7 +843,7 @@ def test_what_reaches_opensearch_runs_in_the_vpc_when_subnets_are_given() -> Non
     from tests.support.cloudformation import Stack
 
     public, private = Stack({}), Stack(VPC)
-    for function in ("MetricsProcessorFunction", "OpenSearchSetupFunction"):
+    for function in ("MetricsProcessorFunction", "LogIndexerFunction", "OpenSearchSetupFunction"):
         config = private.resolve(properties(function)["VpcConfig"])
         assert config == {"SubnetIds": ["subnet-0a", "subnet-0b"], "SecurityGroupIds": ["sg-0c"]}, function
         assert public.resolve(properties(function)["VpcConfig"]) is None, function
@@ -839,7 +851,8 @@ def test_what_reaches_opensearch_runs_in_the_vpc_when_subnets_are_given() -> Non
         assert any(arn.endswith("/AWSLambdaVPCAccessExecutionRole") for arn in role), function
         assert not any("VPCAccess" in arn for arn in public.resolve(properties(f"{function}Role")["ManagedPolicyArns"]))
     others = [n for n, r in resources_of("AWS::Serverless::Function").items() if "VpcConfig" in r["Properties"]]
-    assert sorted(others) == ["MetricsProcessorFunction", "OpenSearchSetupFunction"], "the others call only AWS APIs"
+    expected = ["LogIndexerFunction", "MetricsProcessorFunction", "OpenSearchSetupFunction"]
+    assert sorted(others) == expected, "the others call only AWS APIs"
     assert private.exists("BatchJobConnection") and not public.exists("BatchJobConnection")
     requirements = private.resolve(properties("BatchJobConnection"))["ConnectionInput"][
         "PhysicalConnectionRequirements"
@@ -896,7 +909,7 @@ def _names_a_resource(value: Any) -> bool:
     return False
 
 
-@pytest.mark.parametrize("function", ["MetricsProcessorFunction", "LogTransformerFunction"])
+@pytest.mark.parametrize("function", ["MetricsProcessorFunction", "LogTransformerFunction", "LogIndexerFunction"])
 def test_sam_local_gets_a_value_for_every_variable_set_from_a_resource(function: str) -> None:
     """sam local invoke leaves a resource's Ref as its logical id ("OperationsTopic"), which the settings parsed at
     cold start refuse: events/env.json gives each such variable of the functions that parse settings at import."""

@@ -258,6 +258,10 @@ def alert_timeline_svg(episodes: Sequence[Mapping[str, Any]], start: int, end: i
     return "".join(parts), len(rows)
 
 
+MESSAGE_CHARS: Final = 300
+"""characters of a log line's message drawn in a table cell"""
+
+
 def is_time_column(column: str) -> bool:
     """Whether a column holds moments, by the naming of the index templates (``first_seen``, ``resolved_at``)."""
     return column.endswith(("_seen", "_at"))
@@ -272,8 +276,13 @@ def _cell(doc: Mapping[str, Any], column: str) -> str:
     value: Any = doc
     for part in column.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
+    if column == "timestamp":  # a log line's moment, to the second
+        moment = iso_ms(value)
+        return esc(datetime.fromtimestamp(moment / 1000, tz=UTC).strftime("%H:%M:%S")) if moment is not None else "–"
     if is_time_column(column):
         return _time_cell(value)
+    if column == "message" and isinstance(value, str) and len(value) > MESSAGE_CHARS:
+        return esc(value[:MESSAGE_CHARS]) + "…"
     if column == "severity":
         colour = SEVERITY_COLOURS.get(str(value), "#666666")
         return f'<span class="badge" style="background:{colour}">{esc(value)}</span>'

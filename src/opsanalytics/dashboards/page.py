@@ -8,6 +8,8 @@ dashboards:
 
 - realtime: the KPIs, error rate and latency p95 per service over time (60 s windows, ``metrics-realtime-*``);
 - alerts: a timeline of the firing episodes and the alert episodes and states (``alerts-*``);
+- log lines: the lines behind each alert episode (its service over the episode, errors first) and the latest
+  error lines (``events-*``, the log indices);
 - batch & insights: hourly roll-ups (``metrics-batch-*``), top error signatures and the SLO report
   (``log-insights-*``).
 """
@@ -15,7 +17,7 @@ dashboards:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -34,9 +36,15 @@ from opsanalytics.dashboards.drawing import (
     series_colour,
     slo_table,
 )
-from opsanalytics.dashboards.panels import DEFAULT_INDEX_PATTERNS, panels_from_saved_objects
-from opsanalytics.dashboards.queries import ChartData, fetch_chart, fetch_documents, fetch_rows
+from opsanalytics.dashboards.panels import (
+    DEFAULT_INDEX_PATTERNS,
+    MINUTE_MS,
+    SavedSearchSpec,
+    panels_from_saved_objects,
+)
+from opsanalytics.dashboards.queries import ChartData, fetch_chart, fetch_documents, fetch_episode_lines, fetch_rows
 from opsanalytics.dashboards.saved_objects import load_saved_objects
+from opsanalytics.timestamps import parse_iso_ms
 
 # where each saved object goes on the page, under its name in the report
 REALTIME_CHARTS: Final[Mapping[str, str]] = {
@@ -51,6 +59,12 @@ ALERT_EPISODES: Final = "opsanalytics-alert-episodes"
 ALERT_STATES: Final = "opsanalytics-alert-states"
 TOP_SIGNATURES: Final = "opsanalytics-insights-top-error-signatures"
 SLO: Final = "opsanalytics-insights-slo"
+LOG_LINES: Final = "opsanalytics-log-lines"
+ERROR_LINES: Final = "opsanalytics-error-lines"
+EPISODES_WITH_LINES: Final = 10
+"""the most recent episodes whose lines are shown"""
+EPISODE_LINES: Final = 5
+"""lines drawn per episode"""
 SEARCH_DOCUMENTS: Final = 200
 """documents fetched per saved search: the alert timeline draws every episode among them"""
 SEARCH_ROWS: Final = 20
@@ -205,6 +219,14 @@ def render_dashboard(
     signatures = fetch_rows(client, signatures_spec, patterns[signatures_spec.pattern], DATA_TABLE_ROWS)
     slo = fetch_rows(client, slo_spec, patterns[slo_spec.pattern], DATA_TABLE_ROWS)
 
+    lines_spec, errors_spec = panels.search(LOG_LINES), panels.search(ERROR_LINES)
+    error_lines = fetch_documents(client, errors_spec, patterns[errors_spec.pattern], SEARCH_ROWS)
+    error_table = replace(errors_spec, columns=("timestamp", *errors_spec.columns))
+    episode_panels = [
+        _episode_lines_panel(client, lines_spec, patterns[lines_spec.pattern], episode)
+        for episode in episodes[:EPISODES_WITH_LINES]
+    ]
+
     services = sorted({name for data in charts.values() for name in data.series})
     colours_by_chart: dict[str, dict[str, str]] = {}
     for chart_index, (key, data) in enumerate(charts.items()):
@@ -228,6 +250,8 @@ def render_dashboard(
         "alert_states": len(shown_states),
         "top_error_signatures": len(signatures),
         "slo": len(slo),
+        "episode_lines": sum(rows for rows, _ in episode_panels),
+        "error_lines": len(error_lines),
     }
 
     def charts_row(keys: Iterable[str]) -> str:
@@ -247,6 +271,9 @@ def render_dashboard(
         + _timeline_panel(timeline, patterns[episodes_spec.pattern], episodes_spec.query)
         + search_table(episodes_spec, shown_episodes, patterns[episodes_spec.pattern])
         + search_table(states_spec, shown_states, patterns[states_spec.pattern])
+        + "<h2>Log lines</h2>"
+        + "".join(html for _, html in episode_panels)
+        + search_table(error_table, error_lines, patterns[errors_spec.pattern])
         + "<h2>Batch &amp; insights</h2>"
         + charts_row(BATCH_CHARTS)
         + ranking_table(signatures_spec, signatures, patterns[signatures_spec.pattern])
@@ -257,3 +284,26 @@ def render_dashboard(
     out_path.write_text(page, encoding="utf-8")
     report.bytes = len(page.encode("utf-8"))
     return report
+
+
+def _episode_lines_panel(
+    client: OpenSearch, spec: SavedSearchSpec, index_pattern: str, episode: Mapping[str, Any]
+) -> tuple[int, str]:
+    """The lines behind one alert episode: its service's lines from the episode's first window to the end of its
+    last (or resolving) one, errors first. (rows drawn, HTML)"""
+    service = (episode.get("dimensions") or {}).get("service")
+    try:
+        start = parse_iso_ms(str(episode.get("first_seen")))
+        end = parse_iso_ms(str(episode.get("resolved_at") or episode.get("last_seen"))) + MINUTE_MS
+    except ValueError:
+        return 0, ""
+    lines = fetch_episode_lines(
+        client, spec, index_pattern, service=service, start_ms=start, end_ms=end, size=EPISODE_LINES
+    )
+    title = (
+        f"Lines behind {episode.get('rule_id')} on {service or 'every service'}, "
+        f"{fmt_time(start)}-{fmt_time(end)} UTC: {lines.total:,} lines, {lines.errors:,} errors"
+    )
+    query = f"service:{service}" if service else "every service"
+    table = replace(spec, title=title, query=f"{query}, errors first", columns=("timestamp", *spec.columns))
+    return len(lines.documents), search_table(table, lines.documents, index_pattern)

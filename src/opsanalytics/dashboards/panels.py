@@ -39,6 +39,7 @@ DEFAULT_INDEX_PATTERNS: Final[Mapping[str, str]] = {
     "batch": "metrics-batch-*",
     "insights": "log-insights-*",
     "alerts": "alerts-*",
+    "logs": "events-*",
 }
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 60 * MINUTE_MS

@@ -207,3 +207,43 @@ def fetch_rows(client: OpenSearch, spec: DataTableSpec, index_pattern: str, max_
 
     walk(response.get("aggregations", {}), 0, {})  # no aggregations: no index matched
     return rows[:max_rows]
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeLines:
+    """The log lines of one alert episode's service over the episode: the first few, errors first."""
+
+    documents: list[dict[str, Any]]
+    total: int
+    errors: int
+
+
+def fetch_episode_lines(
+    client: OpenSearch,
+    spec: SavedSearchSpec,
+    index_pattern: str,
+    *,
+    service: str | None,
+    start_ms: int,
+    end_ms: int,
+    size: int,
+) -> EpisodeLines:
+    """The saved search's lines of `service` (every service when None) in [start_ms, end_ms): errors first,
+    then in time order, with how many lines and errors there are in all."""
+    filters: list[dict[str, Any]] = [{"range": {"timestamp": {"gte": start_ms, "lt": end_ms}}}]
+    if service:
+        filters.append({"term": {"service": service}})
+    query = kql_to_query(spec.query)
+    if query != {"match_all": {}}:
+        filters.extend(query["bool"]["filter"])
+    body: dict[str, Any] = {
+        "size": size,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": filters}},
+        "sort": [{"error": {"order": "desc"}}, {"timestamp": {"order": "asc"}}],
+        "aggs": {"errors": {"filter": {"term": {"error": True}}}},
+    }
+    response = _search(client, index_pattern, body)
+    hits = response["hits"]
+    errors = response.get("aggregations", {}).get("errors", {}).get("doc_count", 0)
+    return EpisodeLines([hit["_source"] for hit in hits["hits"]], int(hits["total"]["value"]), int(errors))

@@ -1,9 +1,11 @@
 """The OpenSearchBootstrap custom resource: the OpenSearch assets the pipeline writes and reads with.
 
-Create and Update apply the index templates (``Replicas``), the retention ISM policy (``RetentionDays``;
-skipped when the cluster has no ISM plugin) and the Dashboards saved objects of ``assets/saved-objects/*.ndjson``, map
-the pipeline's IAM roles to OpenSearch roles of their own (``RealtimeRoleArns``: the metrics function,
-``BatchRoleArns``: the Glue job, ``ViewerArns``: people reading the dashboards; `PIPELINE_ROLES`), and
+Create and Update apply the index templates (``Replicas``; ``LogIndexShards`` for the log indices), the
+retention ISM policies (``RetentionDays`` for the metric, report and alert indices, ``LogIndexRetentionDays``
+for the log indices; skipped when the cluster has no ISM plugin) and the Dashboards saved objects of
+``assets/saved-objects/*.ndjson``, map the pipeline's IAM roles to OpenSearch roles of their own
+(``RealtimeRoleArns``: the metrics function, ``LogIndexRoleArns``: the log indexer, ``BatchRoleArns``: the Glue
+job, ``ViewerArns``: people reading the dashboards; `PIPELINE_ROLES`), and
 add ``AdminArns`` to the mappings of all_access and security_manager (never removing what is mapped there).
 The setup function's role (``SetupRoleArn``) needs all_access: it is the master user of the domain the stack
 creates; on an existing domain someone maps it before the first deploy, and a refusal says so, naming the role.
@@ -30,6 +32,7 @@ from opensearchpy import AuthorizationException, NotFoundError, OpenSearch, Requ
 from opsanalytics.assets import Assets
 from opsanalytics.deploy.custom_resource import MAX_TEXT, CustomResourceRequest, EventLog, Outcome, string_list
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, apply_ism_policy, create_client
+from opsanalytics.opensearch.bootstrap import LOG_RETENTION_POLICY_ID
 
 LOG: Final = logging.getLogger(__name__)
 DEFAULT_PHYSICAL_ID: Final = "opsanalytics-opensearch-bootstrap"
@@ -45,6 +48,11 @@ PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
         "description": "opsanalytics: the metrics function writes realtime windows and alerts",
         "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
         "index_permissions": [{"index_patterns": ["metrics-realtime-*", "alerts-*"], "allowed_actions": _WRITE}],
+    },
+    "opsanalytics_log_index": {
+        "description": "opsanalytics: the log indexer writes the log lines",
+        "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
+        "index_permissions": [{"index_patterns": ["events-*"], "allowed_actions": _WRITE}],
     },
     "opsanalytics_batch": {
         "description": "opsanalytics: the Glue job writes roll-ups and reports",
@@ -69,6 +77,7 @@ PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
 # the resource property whose ARNs each role is mapped to
 ROLE_PROPERTIES: Final = {
     "opsanalytics_realtime": "RealtimeRoleArns",
+    "opsanalytics_log_index": "LogIndexRoleArns",
     "opsanalytics_batch": "BatchRoleArns",
     "opsanalytics_viewer": "ViewerArns",
 }
@@ -81,6 +90,8 @@ class BootstrapRequest:
     settings: OpenSearchSettings
     replicas: int
     retention_days: int
+    log_retention_days: int = 14
+    log_index_shards: int = 1
     role_arns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """IAM roles and users mapped to each of `PIPELINE_ROLES` (fine-grained access control)."""
     admin_arns: tuple[str, ...] = ()
@@ -96,6 +107,8 @@ class BootstrapRequest:
             settings=settings,
             replicas=_int_property(properties, "Replicas", default=1, minimum=0),
             retention_days=_int_property(properties, "RetentionDays", default=30, minimum=1),
+            log_retention_days=_int_property(properties, "LogIndexRetentionDays", default=14, minimum=1),
+            log_index_shards=_int_property(properties, "LogIndexShards", default=1, minimum=1),
             role_arns={role: string_list(properties, name) for role, name in ROLE_PROPERTIES.items()},
             admin_arns=string_list(properties, "AdminArns"),
             setup_role_arn=str(properties.get("SetupRoleArn") or ""),
@@ -228,8 +241,13 @@ def bootstrap(request: BootstrapRequest, assets: Assets) -> dict[str, str]:
     client = create_client(request.settings)
     try:
         roles = map_pipeline_roles(client, request.role_arns, request.admin_arns)
-        templates = apply_index_templates(client, request.replicas, directory=assets.index_templates)
+        templates = apply_index_templates(
+            client, request.replicas, directory=assets.index_templates, shards={"events": request.log_index_shards}
+        )
         policy = apply_ism_policy(client, request.retention_days, path=assets.ism_policy)
+        log_policy = apply_ism_policy(
+            client, request.log_retention_days, path=assets.log_retention_policy, policy_id=LOG_RETENTION_POLICY_ID
+        )
         exports = sorted(assets.saved_objects.glob("*.ndjson")) if assets.saved_objects.is_dir() else []
         # uncompressed: whether Dashboards' import takes a gzip-encoded multipart body is not documented
         imported = import_dashboards(create_client(request.settings, http_compress=False), exports)
@@ -237,7 +255,7 @@ def bootstrap(request: BootstrapRequest, assets: Assets) -> dict[str, str]:
         raise refused(exc, request.setup_role_arn) from exc
     data = {
         "IndexTemplates": ", ".join(f"{name}={status}" for name, status in templates.statuses().items()),
-        "IsmPolicy": "; ".join(str(change) for change in policy.changes),
+        "IsmPolicy": "; ".join(str(change) for change in (*policy.changes, *log_policy.changes)),
         "SavedObjects": "; ".join(imported) or "none",
         "RoleMapping": roles,
     }

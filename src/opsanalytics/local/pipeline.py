@@ -17,6 +17,8 @@ from opsanalytics.dashboards import RenderReport, render_dashboard
 from opsanalytics.local import opensearch_node
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.logevents.cloudwatch import control_message_payload
+from opsanalytics.logindex.local import LogIndexDriveReport, drive_log_indexer
+from opsanalytics.logindex.settings import DEFAULT_NUMERIC_ATTRIBUTES
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, create_client
 from opsanalytics.paths import project_root
 from opsanalytics.realtime.local import RealtimeReport
@@ -105,6 +107,8 @@ class DemoReport:
     transform: TransformStageReport | None = None
     realtime: RealtimeReport | None = None
     metrics: KinesisDriveReport | None = None
+    log_index: LogIndexDriveReport | None = None
+    log_index_level: str = "all"
     batch: BatchReport | None = None
     dashboard: RenderReport | None = None
     opensearch_url: str = ""
@@ -137,6 +141,9 @@ class DemoReport:
         if self.metrics is not None:
             lines.append("Metrics Lambda")
             lines.append("  " + self.metrics.summary())
+        if self.log_index is not None:
+            lines.append(f"Log indexer (level {self.log_index_level})")
+            lines.append("  " + self.log_index.summary())
         if self.batch is not None:
             lines.extend(self.batch.summary().splitlines())
         if self.documents:
@@ -170,6 +177,10 @@ class LocalIndices:
         return f"alerts-{self.tag}-"
 
     @property
+    def log_prefix(self) -> str:
+        return f"events-{self.tag}-"
+
+    @property
     def dashboard_patterns(self) -> dict[str, str]:
         """Patterns per dashboard section; the batch job names its indices <family>-<YYYY.MM>-<tag>."""
         return {
@@ -177,6 +188,7 @@ class LocalIndices:
             "alerts": f"{self.alerts_prefix}*",
             "batch": f"metrics-batch-*-{self.tag}",
             "insights": f"log-insights-*-{self.tag}",
+            "logs": f"{self.log_prefix}*",
         }
 
     @property
@@ -197,6 +209,7 @@ def run_demo(
     opensearch_url: str | None = None,
     opensearch_port: int = 9200,
     keep_opensearch: bool = False,
+    log_index_level: str = "all",
 ) -> DemoReport:
     """Sample traffic → logs stream → Firehose transformer → bucket, and → Flink → metrics stream →
     metrics Lambda → OpenSearch + alert outbox; then the bucket → the batch job → OpenSearch + Parquet."""
@@ -226,6 +239,8 @@ def run_demo(
         opensearch_url=opensearch_url,
         opensearch_port=opensearch_port,
         keep_opensearch=keep_opensearch,
+        log_index_level=log_index_level,
+        numeric_attributes=DEMO_NUMERIC_ATTRIBUTES,
     )
 
 
@@ -239,6 +254,8 @@ def run_replay(
     opensearch_url: str | None = None,
     opensearch_port: int = 9200,
     keep_opensearch: bool = False,
+    log_index_level: str = "all",
+    numeric_attributes: tuple[str, ...] = DEFAULT_NUMERIC_ATTRIBUTES,
 ) -> DemoReport:
     """The user's own log files, packed as a subscription filter would, through the same stages."""
     from opsanalytics.local.replay import read_log_file, subscription_payloads
@@ -274,10 +291,14 @@ def run_replay(
         opensearch_url=opensearch_url,
         opensearch_port=opensearch_port,
         keep_opensearch=keep_opensearch,
+        log_index_level=log_index_level,
+        numeric_attributes=numeric_attributes,
     )
 
 
-STAGES: Final = 7
+STAGES: Final = 8
+# the sample services' numeric attributes (local/samples.py), promoted for sums and percentiles in the log indices
+DEMO_NUMERIC_ATTRIBUTES: Final = ("cart.total_cents", "cart.items", "http.content_length", "integrationLatency")
 
 
 def run_pipeline(
@@ -288,8 +309,10 @@ def run_pipeline(
     opensearch_url: str | None = None,
     opensearch_port: int = 9200,
     keep_opensearch: bool = False,
+    log_index_level: str = "all",
+    numeric_attributes: tuple[str, ...] = DEFAULT_NUMERIC_ATTRIBUTES,
 ) -> DemoReport:
-    """Stages 2 to 7 over the logs stream in ``workdir/streams/logs``."""
+    """Stages 2 to 8 over the logs stream in ``workdir/streams/logs``."""
     indices = LocalIndices(tag)
     stream_dir = workdir / "streams" / "logs"
     bucket = workdir / "bucket"
@@ -343,7 +366,17 @@ def run_pipeline(
         _timed(report, "metrics lambda", started)
 
         started = time.perf_counter()
-        _progress(f"[6/{stages}] batch analytics on Spark → OpenSearch + {bucket / 'curated'}")
+        _progress(
+            f"[6/{stages}] log indexer (driven as an SQS event source, level {log_index_level}) → {indices.log_prefix}*"
+        )
+        report.log_index_level = log_index_level
+        report.log_index = run_log_index_stage(
+            bucket, workdir, url, indices.log_prefix, level=log_index_level, numeric_attributes=numeric_attributes
+        )
+        _timed(report, "log indexer", started)
+
+        started = time.perf_counter()
+        _progress(f"[7/{stages}] batch analytics on Spark → OpenSearch + {bucket / 'curated'}")
         from opsanalytics.batch.local import run_local_batch
         from opsanalytics.batch.settings import BatchSettings
 
@@ -367,7 +400,7 @@ def run_pipeline(
                 report.documents[row["index"]] = int(row["docs.count"])
 
         started = time.perf_counter()
-        _progress(f"[7/{stages}] dashboard page → {workdir / 'dashboard.html'}")
+        _progress(f"[8/{stages}] dashboard page → {workdir / 'dashboard.html'}")
         report.dashboard = render_dashboard(
             client,
             workdir / "dashboard.html",
@@ -376,6 +409,33 @@ def run_pipeline(
         )
         _timed(report, "dashboard", started)
     return report
+
+
+def run_log_index_stage(
+    bucket: Path,
+    workdir: Path,
+    opensearch_url: str,
+    index_prefix: str,
+    *,
+    level: str = "all",
+    numeric_attributes: tuple[str, ...] = DEFAULT_NUMERIC_ATTRIBUTES,
+) -> LogIndexDriveReport:
+    """The bucket's ``events/`` objects → the log indexer Lambda (driven as its SQS queue drives it) → OpenSearch."""
+    function = LocalFunction(
+        "log_indexer",
+        environment={
+            "OPENSEARCH_URL": opensearch_url,
+            "ARCHIVE_LOCATION": str(bucket.resolve()),
+            "LOG_INDEX_PREFIX": index_prefix,
+            "LOG_INDEX_LEVEL": level,
+            "LOG_INDEX_NUMERIC_ATTRIBUTES": ",".join(numeric_attributes),
+        },
+        logs_dir=workdir / "logs",
+    )
+    try:
+        return drive_log_indexer(function.invoke, bucket, workdir)
+    finally:
+        function.close()
 
 
 def run_realtime_isolated(input_dir: Path, output: Path) -> RealtimeReport:

@@ -22,6 +22,7 @@ from opsanalytics.assets import Assets
 
 TEMPLATE_NAMES: Final = ("events", "metrics-realtime", "metrics-batch", "log-insights", "alerts")
 RETENTION_POLICY_ID: Final = "opsanalytics-retention"
+LOG_RETENTION_POLICY_ID: Final = "opsanalytics-log-retention"
 RETENTION_PLACEHOLDER: Final = "${RETENTION_DAYS}"
 ISM_PLUGIN: Final = "opensearch-index-management"
 _HASH_KEY: Final = "content_sha256"
@@ -67,13 +68,18 @@ def load_index_templates(directory: Path | None = None) -> dict[str, dict[str, A
     return {name: orjson.loads((directory / f"{name}.json").read_bytes()) for name in TEMPLATE_NAMES}
 
 
-def render_index_template(body: Mapping[str, Any], replicas: int) -> dict[str, Any]:
-    """``body`` with ``number_of_replicas`` set and its content hash in ``_meta``."""
+def render_index_template(body: Mapping[str, Any], replicas: int, shards: int | None = None) -> dict[str, Any]:
+    """``body`` with ``number_of_replicas`` (and ``number_of_shards``, when given) set and its content hash in
+    ``_meta``."""
     if replicas < 0:
         raise ValueError(f"replicas must be >= 0, got {replicas}")
+    if shards is not None and shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
     rendered = copy.deepcopy(dict(body))
     settings = rendered.setdefault("template", {}).setdefault("settings", {}).setdefault("index", {})
     settings["number_of_replicas"] = replicas
+    if shards is not None:
+        settings["number_of_shards"] = shards
     meta = rendered.setdefault("_meta", {})
     meta.pop(_HASH_KEY, None)
     meta[_HASH_KEY] = _content_hash(rendered)
@@ -92,11 +98,17 @@ def _applied_template_hash(client: OpenSearch, name: str) -> str | None:
     return None
 
 
-def apply_index_templates(client: OpenSearch, replicas: int, directory: Path | None = None) -> BootstrapReport:
-    """PUT every composable index template whose rendered content differs from what the cluster has."""
+def apply_index_templates(
+    client: OpenSearch,
+    replicas: int,
+    directory: Path | None = None,
+    shards: Mapping[str, int] | None = None,
+) -> BootstrapReport:
+    """PUT every composable index template whose rendered content differs from what the cluster has;
+    `shards` sets ``number_of_shards`` per template name (the log indices grow with the volume indexed)."""
     changes = []
     for name, body in load_index_templates(directory).items():
-        rendered = render_index_template(body, replicas)
+        rendered = render_index_template(body, replicas, (shards or {}).get(name))
         applied = _applied_template_hash(client, name)
         if applied == rendered["_meta"][_HASH_KEY]:
             changes.append(AssetChange("index_template", name, "unchanged"))
