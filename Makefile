@@ -106,6 +106,7 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/bench_batch.py
 	$(VENV)/bin/python bench/bench_batch_hourly.py
 	$(VENV)/bin/python bench/bench_pipeline.py
+	$(VENV)/bin/python bench/bench_log_index.py
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .local build .pytest_cache .mypy_cache .ruff_cache .hypothesis

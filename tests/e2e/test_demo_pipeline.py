@@ -102,6 +102,39 @@ def test_batch_job_reads_every_stored_event_and_indexes_its_reports(demo: tuple[
     assert any((workdir / "bucket" / "curated" / "rollups").rglob("*.parquet"))
 
 
+def test_every_stored_event_is_a_log_document_and_a_replay_adds_none(
+    demo: tuple[DemoReport, Path], opensearch_url: str
+) -> None:
+    """The demo indexes all lines: the log indices hold every event stored in events/, once; indexing the bucket
+    again (a replay of every object) overwrites the same documents."""
+    from opsanalytics.local.pipeline import DEMO_NUMERIC_ATTRIBUTES, run_log_index_stage
+    from opsanalytics.opensearch import OpenSearchSettings, create_client
+
+    report, workdir = demo
+    assert report.transform is not None and report.log_index is not None
+    stored = report.transform.events_stored
+    documents = sum(n for index, n in report.documents.items() if index.startswith("events-demo-"))
+    assert documents == stored > 0
+    assert (report.log_index.dead_lettered, report.log_index.quarantined) == ([], 0)
+    client = create_client(OpenSearchSettings.for_url(opensearch_url))
+    # other tests here run the demo too, into the same indices: start from this demo's bucket alone
+    client.indices.delete(index="events-demo-*", ignore_unavailable=True, allow_no_indices=True)
+    for _ in range(2):
+        again = run_log_index_stage(
+            workdir / "bucket", workdir, opensearch_url, "events-demo-", numeric_attributes=DEMO_NUMERIC_ATTRIBUTES
+        )
+        assert (again.dead_lettered, again.quarantined) == ([], 0)
+        client.indices.refresh(index="events-demo-*")
+        assert client.count(index="events-demo-*")["count"] == stored
+    # the promoted sample attribute aggregates: the carts' totals of the checkout lines
+    body = {
+        "size": 0,
+        "query": {"term": {"service": "checkout"}},
+        "aggs": {"t": {"sum": {"field": "attributes_number.cart.total_cents"}}},
+    }
+    assert client.search(index="events-demo-*", body=body)["aggregations"]["t"]["value"] > 0
+
+
 def test_dashboard_page_draws_every_chart_from_the_demo_indices(demo: tuple[DemoReport, Path]) -> None:
     report, workdir = demo
     assert report.dashboard is not None and report.realtime is not None
