@@ -30,6 +30,7 @@ EXPECTED_PRINCIPALS = {
     "MetricsProcessorFunction",
     "OpenSearchSetupFunction",
     "BatchJob",
+    "LogIndexerFunction",
 }
 
 
@@ -69,6 +70,8 @@ def test_the_suite_exercised_every_principal(request: pytest.FixtureRequest) -> 
         ("LogSubscriptionsFunction", "logs:PutSubscriptionFilter"),
         ("DeployArtifactsFunction", "s3:PutObject"),
         ("DashboardsLoginFunction", "iam:PassRole"),
+        ("LogIndexerFunction", "s3:GetObject"),
+        ("LogIndexerFunction", "s3:PutObject"),
     ],
 )
 def test_removing_a_needed_permission_fails_the_check(principal: str, action: str) -> None:
