@@ -28,10 +28,10 @@ from opsanalytics.batch.job import BatchReport, run
 from opsanalytics.batch.local import local_spark_session, run_local_batch
 from opsanalytics.batch.reconcile import batch_minute_counts, iter_archive_events, reconcile, reference_minute_counts
 from opsanalytics.batch.settings import BatchSettings
-from opsanalytics.batch.signatures import normalise_message, signature_id
 from opsanalytics.batch.slo import SloCounts, load_slo_config, slo_report
 from opsanalytics.local.samples import Incident, generate_sample_batches
 from opsanalytics.logevents.model import LogEvent
+from opsanalytics.logevents.signatures import normalise_message, signature_id
 from opsanalytics.opensearch.bulk import BulkOperation
 from opsanalytics.paths import project_root
 from opsanalytics.ports import SinkResult

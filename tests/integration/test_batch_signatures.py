@@ -1,6 +1,6 @@
 """The batch job's error signatures in Spark SQL equal `normalise_message` and `signature_id` in Python.
 
-The rules are one list of pattern strings (`opsanalytics.batch.signatures.SIGNATURE_RULES`) that Python's
+The rules are one list of pattern strings (`opsanalytics.logevents.signatures.SIGNATURE_RULES`) that Python's
 ``re`` and Spark's Java regex both apply. Thousands of generated messages, built from the pieces the rules
 look for, separators that sit on the edges of ``\\w``, ``\\s`` and ``\\b``, and characters outside the
 portable set, must get the same signature and id from Spark as from the Python function.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from opsanalytics.batch.local import local_spark_session
-from opsanalytics.batch.signatures import PORTABLE_CHARACTERS, normalise_message, signature_id
+from opsanalytics.logevents.signatures import PORTABLE_CHARACTERS, normalise_message, signature_id
 
 pytestmark = pytest.mark.integration
 

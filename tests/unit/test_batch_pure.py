@@ -24,7 +24,6 @@ from opsanalytics.batch.inputs import (
     plan_hours,
 )
 from opsanalytics.batch.settings import BatchSettings, parse_time
-from opsanalytics.batch.signatures import normalise_message, signature_id
 from opsanalytics.batch.slo import (
     SloConfig,
     SloCounts,
@@ -34,6 +33,7 @@ from opsanalytics.batch.slo import (
     load_slo_config,
     slo_report,
 )
+from opsanalytics.logevents.signatures import normalise_message, signature_id
 from opsanalytics.paths import project_root
 from opsanalytics.ports import StoredObject
 from opsanalytics.settings import SettingsError

@@ -15,7 +15,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from opsanalytics.batch.signatures import (
+from opsanalytics.logevents.model import LOG_EVENT_SCHEMA_VERSION, READABLE_LOG_EVENT_SCHEMA_VERSIONS, LogEvent
+from opsanalytics.logevents.signatures import (
     MAX_SIGNATURE_CHARS,
     PORTABLE_CHARACTERS,
     SIGNATURE_ID_CHARS,
@@ -23,7 +24,6 @@ from opsanalytics.batch.signatures import (
     WHITESPACE_RULE,
     normalise_message,
 )
-from opsanalytics.logevents.model import LOG_EVENT_SCHEMA_VERSION, READABLE_LOG_EVENT_SCHEMA_VERSIONS, LogEvent
 from opsanalytics.realtime.windows import PERCENTILES
 
 CORRUPT_COLUMN: Final = "_corrupt_record"
@@ -257,7 +257,7 @@ def minute_counts(events: DataFrame) -> DataFrame:
 
 def signature_column(message: Column) -> Column:
     """`normalise_message` in Spark SQL: the same `SIGNATURE_RULES` strings through ``regexp_replace``.
-    Equal to it only on messages of `PORTABLE_CHARACTERS` (see `opsanalytics.batch.signatures`)."""
+    Equal to it only on messages of `PORTABLE_CHARACTERS` (see `opsanalytics.logevents.signatures`)."""
     text = F.regexp_replace(F.coalesce(message, F.lit("")), r"\A\s+|\s+\z", "")  # str.strip()
     text = F.substring_index(text, "\n", 1)
     for pattern, placeholder in SIGNATURE_RULES:
@@ -268,7 +268,7 @@ def signature_column(message: Column) -> Column:
 
 
 def signature_id_column(signature: Column) -> Column:
-    """`opsanalytics.batch.signatures.signature_id`: SHA-256 of the UTF-8 text, the first hex digits."""
+    """`opsanalytics.logevents.signatures.signature_id`: SHA-256 of the UTF-8 text, the first hex digits."""
     return F.substring(F.sha2(signature, 256), 1, SIGNATURE_ID_CHARS)
 
 

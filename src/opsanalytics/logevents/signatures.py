@@ -1,5 +1,6 @@
 r"""Error signatures: a message with its variable parts replaced, so repeats of one error group together.
 
+The realtime windows (their top error signatures) and the batch job's signature reports use the same rules.
 ``normalise_message`` keeps the first line (a stack trace's frames vary less than its message, and the
 first line names the error), then replaces, in this order: e-mail addresses, UUIDs, ISO-8601 and
 common-log timestamps, IPv4 addresses, hex strings (``0x…`` or 8+ hex digits with at least one digit),
