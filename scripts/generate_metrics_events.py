@@ -2,7 +2,8 @@
 
 Deterministic: the same code always writes the same bytes. The events:
 
-- ``kinesis-windows.json``: a normal minute of three services, and a late-events report;
+- ``kinesis-windows.json``: a normal minute of three services, then payments' window again, revision 2, with
+  three events that arrived after the allowed lateness;
 - ``kinesis-error-spike.json``: checkout's error rate jumps to 30% for four windows, which fires the
   ``checkout-error-rate`` rule of config/alert-rules.yaml (critical: SMS and email);
 - ``kinesis-malformed.json``: two valid windows, a record that is not JSON and one of an unknown schema
@@ -17,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opsanalytics.alerting.local import kinesis_event, kinesis_record
-from opsanalytics.realtime.windows import LateEvents, MetricWindow
+from opsanalytics.realtime.windows import MetricWindow
 from opsanalytics.realtime.windows import metric_window as window_document
 
 START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+OWNER = "123456789012"
 ARRIVAL_SECONDS = 1_767_261_900.5
 
 
@@ -28,11 +30,22 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def metric_window(service: str, minute: int, events: int, errors: int, p95: float) -> MetricWindow:
+def metric_window(
+    service: str, minute: int, events: int, errors: int, p95: float, *, revision: int = 1, late_events: int = 0
+) -> MetricWindow:
     start_ms = int((START + timedelta(minutes=minute)).timestamp() * 1000)
     latency = (round(p95 * 0.4, 3), p95, round(p95 * 1.6, 3), round(p95 * 3.1, 3))
     return window_document(
-        service, f"/aws/lambda/{service}", start_ms, events=events, errors=errors, latency_count=events, latency=latency
+        service,
+        f"/aws/lambda/{service}",
+        start_ms,
+        events=events,
+        errors=errors,
+        latency_count=events,
+        latency=latency,
+        owner=OWNER,
+        revision=revision,
+        late_events=late_events,
     )
 
 
@@ -45,21 +58,12 @@ def event_of(documents: list[Any]) -> dict[str, Any]:
 
 
 def windows_event() -> dict[str, Any]:
-    late = LateEvents(
-        schema_version=1,
-        record_type="late_events",
-        service="payments",
-        log_group="/aws/lambda/payments",
-        window_start=iso(START),
-        window_end=iso(START + timedelta(minutes=1)),
-        late_events=3,
-    )
     return event_of(
         [
             metric_window("checkout", 0, 1200, 6, 180.0),
             metric_window("payments", 0, 800, 2, 95.5),
             metric_window("orders-api", 0, 450, 0, 60.25),
-            late,
+            metric_window("payments", 0, 800, 2, 95.5, revision=2, late_events=3),
         ]
     )
 

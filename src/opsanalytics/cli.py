@@ -27,10 +27,23 @@ def _add_samples_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_samples(args: argparse.Namespace) -> int:
+    from opsanalytics.local.delivery import DelayDistribution, deliver
     from opsanalytics.local.samples import generate_sample_batches
-    from opsanalytics.streams import write_stream
+    from opsanalytics.streams import write_shards, write_stream
 
     batches = generate_sample_batches(minutes=args.minutes, scale=args.scale, seed=args.seed)
+    if args.shards or args.delay_seconds:
+        try:
+            delays = DelayDistribution.parse(args.delay_seconds or "0-0")
+        except ValueError as exc:
+            raise SystemExit(f"--delay-seconds: {exc}") from None
+        shards = deliver(batches, args.shards or 1, delays, seed=args.seed)
+        count = write_shards(args.out, shards)
+        _progress(
+            f"wrote {count} subscription records to {args.out}: {len(shards)} shards, delivered "
+            f"{delays.minimum:g}-{delays.maximum:g} s late, each shard in arrival order"
+        )
+        return 0
     count = write_stream(args.out, (batch.payload() for batch in batches))
     _progress(f"wrote {count} subscription records to {args.out}")
     return 0
@@ -183,10 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
         "samples",
         help="write sample traffic as a local logs stream",
         description="Write deterministic sample traffic as a local logs stream: a directory of files with one "
-        "base64 CloudWatch Logs subscription payload per line.",
+        "base64 CloudWatch Logs subscription payload per line. With --shards or --delay-seconds, as CloudWatch "
+        "delivers it: each record arrives late by a random delay, on the shard of its log stream, each shard "
+        "in arrival order (lines stamped with their arrival time).",
     )
     samples.add_argument("--out", type=Path, required=True, help="stream directory to write")
     _add_samples_args(samples)
+    samples.add_argument("--shards", type=int, default=0, help="shards to spread the log streams over (default 1)")
+    samples.add_argument(
+        "--delay-seconds",
+        default="",
+        metavar="MIN-MAX",
+        help="delivery delays, e.g. 1-60: most short, with a tail to MAX (default: no delay)",
+    )
     samples.set_defaults(func=cmd_samples)
 
     transform = sub.add_parser(

@@ -83,7 +83,7 @@ def test_demo_command_prints_a_summary(tmp_path: Path, opensearch_url: str, caps
     args = ["demo", "--workdir", str(tmp_path / "d"), "--minutes", "2", "--opensearch-url", opensearch_url]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "ProcessingFailed" in out and "windows written" in out and "documents" in out
+    assert "ProcessingFailed" in out and "emissions; " in out and "documents" in out
 
 
 def test_transform_command_reports_a_missing_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

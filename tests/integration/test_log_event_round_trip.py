@@ -90,7 +90,8 @@ def test_the_flink_decoder_sees_the_same_events(payload: bytes, archived: list[d
     decoded = decoder.log_events(decode_subscription_payload(data, base64_encoded=True, validate_events=False))
     assert [dict(event) for event in decoded] == archived
     rows = decoder.decode(data)
-    assert [(row[0], row[1], row[4], row[5]) for row in rows] == [(EVENT, "checkout", 3, 1)]
+    # (kind, owner, service, log_group, ts_ms, arrival_ms, events, errors, detail, reason)
+    assert [(row[0], row[2], row[6], row[7]) for row in rows] == [(EVENT, "checkout", 3, 1)]
 
 
 def test_the_batch_reader_reads_both_versions_with_attributes_intact(

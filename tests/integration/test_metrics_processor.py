@@ -227,7 +227,7 @@ def test_the_same_batch_twice_gives_no_duplicate_documents_or_notifications(
     assert count(opensearch_client, prefixes["ALERTS_INDEX_PREFIX"] + "*") == 2  # the state and its episode
 
 
-def test_malformed_records_fail_alone_and_late_events_update_their_window(
+def test_malformed_records_fail_alone_and_a_later_revision_replaces_its_window(
     make_function: Callable[..., LocalFunction], opensearch_client: OpenSearch, prefixes: dict[str, str]
 ) -> None:
     function = make_function(rules=None)
@@ -239,12 +239,61 @@ def test_malformed_records_fail_alone_and_late_events_update_their_window(
 
     windows = json.loads((EVENTS_DIR / "kinesis-windows.json").read_text())
     assert function.invoke(windows) == {"batchItemFailures": []}
-    late = json.loads(base64.b64decode(windows["Records"][-1]["kinesis"]["data"]))
+    revised = json.loads(base64.b64decode(windows["Records"][-1]["kinesis"]["data"]))
+    index = realtime_index(prefixes["METRICS_INDEX_PREFIX"], revised["window_start"])
+    doc_id = window_document_id(revised["service"], revised["log_group"], revised["window_start"], revised["owner"])
+    stored = opensearch_client.get(index=index, id=doc_id)
+    assert stored["_version"] == 2
+    assert stored["_source"]["revision"] == 2 and stored["_source"]["late_events"] == 3
+    assert stored["_source"]["events"] == 800 and stored["_source"]["record_type"] == "metric_window"
+
+
+def test_revisions_in_any_order_keep_the_highest_and_a_correction_does_not_fire_by_itself(
+    make_function: Callable[..., LocalFunction],
+    opensearch_client: OpenSearch,
+    prefixes: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """Corrected windows through the metrics function: the highest revision stays whatever order the revisions
+    come in (external versions), an older one is not a failure, and an alert applies each window once."""
+    function = make_function()
+    stream = Stream()
+    calm = [window("checkout", minute) for minute in range(6)]
+    assert function.invoke(stream.event(calm)) == {"batchItemFailures": []}
+    # minute 2 corrected, twice, the newer revision first: 40 % errors, but its alert was evaluated already
+    third = {**window("checkout", 2, errors=80), "revision": 3}
+    second = {**window("checkout", 2, errors=60), "revision": 2}
+    assert function.invoke(stream.event([third])) == {"batchItemFailures": []}
+    assert function.invoke(stream.event([second, window("checkout", 2)])) == {"batchItemFailures": []}
+    index = realtime_index(prefixes["METRICS_INDEX_PREFIX"], third["window_start"])
+    stored = opensearch_client.get(
+        index=index, id=window_document_id("checkout", "/aws/lambda/checkout", third["window_start"])
+    )
+    assert stored["_source"]["revision"] == 3 and stored["_source"]["errors"] == 80
+    assert count(opensearch_client, f"{prefixes['METRICS_INDEX_PREFIX']}*") == 6
+    assert read_outbox(tmp_path / "outbox.jsonl") == []  # one corrected window is no three breaching minutes
+
+
+def test_version_1_documents_still_drain_with_their_late_reports(
+    make_function: Callable[..., LocalFunction], opensearch_client: OpenSearch, prefixes: dict[str, str]
+) -> None:
+    """A metrics stream written by a job of window contract version 1 after an upgrade."""
+    function = make_function(rules=None)
+    old = {**window("payments", 0), "schema_version": 1}
+    for name in ("owner", "revision", "error_signatures", "samples"):
+        old.pop(name)
+    late = {
+        "schema_version": 1,
+        "record_type": "late_events",
+        **{name: old[name] for name in ("service", "log_group", "window_start", "window_end")},
+        "late_events": 3,
+    }
+    assert function.invoke(Stream().event([old, late])) == {"batchItemFailures": []}
     doc = opensearch_client.get(
-        index=realtime_index(prefixes["METRICS_INDEX_PREFIX"], late["window_start"]),
-        id=window_document_id(late["service"], late["log_group"], late["window_start"]),
+        index=realtime_index(prefixes["METRICS_INDEX_PREFIX"], old["window_start"]),
+        id=window_document_id(old["service"], old["log_group"], old["window_start"]),
     )["_source"]
-    assert doc["late_events"] == 3 and doc["events"] == 800 and doc["record_type"] == "metric_window"
+    assert doc["late_events"] == 3 and doc["events"] == 200
 
 
 def test_an_unreachable_cluster_fails_the_batch_and_a_replay_loses_nothing(

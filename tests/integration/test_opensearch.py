@@ -107,7 +107,8 @@ def test_new_indices_get_the_template_mappings_and_replicas(
     assert {s["settings"]["index"]["number_of_replicas"] for s in settings.values()} == {"0"}
     mappings = opensearch_client.indices.get_mapping(index=",".join(names))
     realtime = mappings[index_name("metrics-realtime")]["mappings"]
-    assert realtime["_meta"] == {"schema_version": 1}
+    assert realtime["_meta"] == {"schema_version": 2}
+    assert realtime["properties"]["revision"]["type"] == "integer"
     assert realtime["properties"]["window_start"]["type"] == "date"
     assert realtime["properties"]["latency_count"]["type"] == "long"
     events = mappings[index_name("events")]["mappings"]["properties"]

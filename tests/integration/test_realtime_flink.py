@@ -1,12 +1,17 @@
 """The real PyFlink realtime job on the local mini-cluster against the reference `compute_windows`.
 
-One generated logs stream (six services and log groups, more files than parallelism, out-of-order
-batches, a late batch, a control message and malformed records) runs twice, once per runtime mode:
+One generated logs stream (six services and log groups, four shards delivered 1-60 s late as CloudWatch
+delivers, out-of-order batches, a batch that arrives long after its window, a control message and malformed
+records) runs in both runtime modes:
 
 - batch: every window equals the reference exactly (counts) and to 1e-9 relative (percentiles: the job
   calls the same percentile function on the same values, so only float noise could differ);
-- streaming: as in AWS, events behind the watermark are reported late; windows plus late counts add up
-  to the reference for every window, so nothing is dropped silently.
+- streaming, replayed at 30 times real time by arrival: windows are emitted as the watermark passes them and
+  corrected by later events; after the allowed lateness every window equals the reference, except the one the
+  very late batch belongs to, which counts that batch in its ``late_events``.
+
+And the input of a new user's first try: four files that each cover the same half hour, in streaming mode,
+give exactly the batch windows.
 """
 
 from __future__ import annotations
@@ -23,19 +28,25 @@ import pytest
 
 pytest.importorskip("pyflink")
 
+from opsanalytics.local.delivery import DelayDistribution, deliver
 from opsanalytics.local.samples import DEFAULT_START_MS, Incident, SampleBatch, generate_sample_batches
 from opsanalytics.logevents.cloudwatch import control_message_payload, encode_subscription_payload
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.realtime.local import RealtimeReport, run_realtime
 from opsanalytics.realtime.windows import MetricWindow, compute_windows
-from opsanalytics.streams import write_stream
+from opsanalytics.streams import write_shards, write_stream
 from opsanalytics.transform.firehose import transform_record
 
 pytestmark = pytest.mark.integration
 
 PARALLELISM = 2
-RECORDS_PER_FILE = 40
+SHARDS = 4
+MINUTES = 8
 LATE_MINUTE = 0  # the late batch belongs to the first minute and arrives at the very end
+ALLOWED_LATENESS_SECONDS = 120
+OUT_OF_ORDERNESS_SECONDS = 5
+MAX_DELAY_SECONDS = 60
+REPLAY_SPEED = 30.0
 
 MALFORMED: dict[str, bytes] = {
     "invalid-gzip": b"this is not gzip",
@@ -46,18 +57,19 @@ MALFORMED: dict[str, bytes] = {
 }
 
 
-def _records() -> tuple[list[bytes], int]:
-    """The stream's records, and how many events the late batch carries."""
-    batches = list(generate_sample_batches(minutes=8, incident=Incident(start_minute=3, minutes=2)))
-    records: list[bytes] = []
+def _records() -> tuple[list[list[tuple[int, bytes]]], list[bytes], int]:
+    """The stream's shards of (arrival ms, record), every record, and how many events the late batch carries."""
+    batches = list(generate_sample_batches(minutes=MINUTES, incident=Incident(start_minute=3, minutes=2)))
     for index, batch in enumerate(batches):
         if index % 7 == 3:  # out of order inside a record, as CloudWatch may deliver after a retry
             batch.events.reverse()
-        records.append(batch.payload())
-        if index == 5:
-            records.append(control_message_payload())
-        if index in (10, 20, 30):
-            records.append(list(MALFORMED.values())[index // 10 - 1])
+    shards = deliver(batches, SHARDS, DelayDistribution(1, MAX_DELAY_SECONDS))
+    # a control message and malformed records, on the first shard, where they arrive
+    first = shards[0]
+    extras = [control_message_payload(), *MALFORMED.values()]
+    for n, extra in enumerate(extras):
+        position = (n + 1) * len(first) // (len(extras) + 1)
+        first.insert(position, (first[position - 1][0], extra))
     late = SampleBatch("/ecs/payments", "ecs/payments/late")
     for n in range(25):
         ts = DEFAULT_START_MS + LATE_MINUTE * 60_000 + 1_000 + n * 1_000
@@ -68,8 +80,10 @@ def _records() -> tuple[list[bytes], int]:
                 "message": orjson.dumps({"level": "ERROR", "latency_ms": n}).decode(),
             }
         )
-    records.append(late.payload())
-    return records, len(late.events)
+    last_arrival = max(arrival for shard in shards for arrival, _ in shard)
+    shards[1].append((last_arrival + 1_000, late.payload()))  # minutes after its window's lateness ended
+    records = [record for shard in shards for _, record in shard]
+    return shards, records, len(late.events)
 
 
 def _reference_events(records: list[bytes]) -> Iterator[LogEvent]:
@@ -93,9 +107,9 @@ class Run:
 
 @pytest.fixture(scope="module")
 def stream(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[MetricWindow], int, int]:
-    records, late_batch = _records()
+    shards, records, late_batch = _records()
     directory = tmp_path_factory.mktemp("logs-stream")
-    write_stream(directory, records, records_per_file=RECORDS_PER_FILE)
+    write_shards(directory, shards)
     files = len(list(directory.iterdir()))
     return directory, compute_windows(_reference_events(records)), late_batch, files
 
@@ -115,8 +129,12 @@ def streaming_run(stream: tuple[Path, list[MetricWindow], int, int], tmp_path_fa
         tmp_path_factory.mktemp("metrics-streaming"),
         parallelism=PARALLELISM,
         runtime_mode="streaming",
+        out_of_orderness_seconds=OUT_OF_ORDERNESS_SECONDS,
+        allowed_lateness_seconds=ALLOWED_LATENESS_SECONDS,
+        replay_speed=REPLAY_SPEED,
         progress=False,
     )
+    print(report.summary())
     return Run(report, reference, late_batch, files)
 
 
@@ -165,22 +183,86 @@ def test_rejected_records_are_counted(batch_run: Run, streaming_run: Run) -> Non
     assert dict(streaming_run.report.rejected) == want
 
 
-def test_streaming_windows_plus_late_events_add_up(streaming_run: Run) -> None:
+FLOAT_FIELDS = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_max_ms")
+
+
+def _same_window(got: Any, want: Any) -> bool:
+    """Equal but for the revision, the floats to 1e-9 relative (float noise only)."""
+    for name, value in want.items():
+        if name == "revision":
+            continue
+        if name in FLOAT_FIELDS and value is not None and got[name] is not None:
+            if not math.isclose(got[name], value, rel_tol=1e-9):
+                return False
+        elif got[name] != value:
+            return False
+    return got.keys() == want.keys()
+
+
+def test_streaming_windows_after_the_lateness_equal_the_reference(streaming_run: Run) -> None:
     report = streaming_run.report
+    late_key = ("payments", "/ecs/payments", "2026-01-01T10:00:00Z")
     actual = {_key(w): w for w in report.windows}
-    assert len(actual) == len(report.windows), "one document per window"
-    for key, want in ((_key(w), w) for w in streaming_run.reference):
-        on_time = actual[key]["events"] if key in actual else 0
-        assert on_time + report.late.get(key, 0) == want["events"], key
-    assert set(actual) | set(report.late) <= {_key(w) for w in streaming_run.reference}
+    assert actual.keys() == {_key(w) for w in streaming_run.reference}
+    for want in streaming_run.reference:
+        got = actual[_key(want)]
+        if _key(want) == late_key:
+            continue
+        assert _same_window(got, want), (got, want)
+    # the very late batch: counted in its window's late_events, not in its figures
+    late_window = actual[late_key]
+    reference = next(w for w in streaming_run.reference if _key(w) == late_key)
+    assert late_window["late_events"] == streaming_run.late_batch
+    assert late_window["events"] + late_window["late_events"] == reference["events"]
     assert report.events_read == sum(w["events"] for w in streaming_run.reference)
 
 
-def test_streaming_reports_the_late_batch(streaming_run: Run) -> None:
-    late_window = next(
-        w for w in streaming_run.reference if w["service"] == "payments" and w["window_start"] == "2026-01-01T10:00:00Z"
+def test_streaming_corrects_windows_and_emits_them_first_soon_after_their_end(streaming_run: Run) -> None:
+    report = streaming_run.report
+    assert report.corrected >= 1, "delays up to 60 s against a 5 s bound must correct some windows"
+    assert report.emissions > len(report.windows)
+    assert len(report.first_emission_delays_ms) == len(report.windows)
+    # The watermark passes a window's end once an event the bound newer has been delivered: the bound, plus how
+    # long the freshest log stream's batch took to arrive (its span, then a delay of 1 s to 60 s here).
+    passed = report.watermark_delays_ms
+    assert len(passed) >= len(report.windows) - 20  # the last minute's windows are closed by the end of input
+    assert all(OUT_OF_ORDERNESS_SECONDS * 1000 <= delay <= 120 * 1000 for delay in passed)
+    # From there the job emits the window within its processing time (magnified 30 times in arrival time by a
+    # replay at 30x real time): at most a few seconds.
+    assert len(report.processing_ms) == len(passed)
+    assert all(lag >= -1000 for lag in report.processing_ms), report.summary()
+    assert sorted(report.processing_ms)[len(passed) // 2] <= 1000, report.summary()
+    assert max(report.processing_ms) <= 5000, report.summary()
+
+
+def test_four_files_of_the_same_half_hour_give_exact_windows_in_streaming_mode(tmp_path: Path) -> None:
+    """A new user's first try: four files that each cover the same 30 minutes (20,000 events), no arrival
+    stamps. Read one after another, every file after the first would be late; read by arrival, none is."""
+    batches = list(generate_sample_batches(minutes=30, scale=1.36, incident=None))
+    files: list[list[bytes]] = [[], [], [], []]
+    for index, batch in enumerate(batches):
+        files[index % 4].append(batch.payload())
+    directory = tmp_path / "stream"
+    directory.mkdir()
+    for index, records in enumerate(files):
+        write_stream(directory / f"part-{index}", records)
+        (directory / f"part-{index}" / "shard-00000.b64").rename(directory / f"file-{index}.b64")
+        (directory / f"part-{index}").rmdir()
+    reference = compute_windows(_reference_events([r for records in files for r in records]))
+    assert 18_000 <= sum(w["events"] for w in reference) <= 22_000
+    report = run_realtime(
+        directory,
+        tmp_path / "metrics",
+        parallelism=PARALLELISM,
+        runtime_mode="streaming",
+        replay_speed=120.0,
+        progress=False,
     )
-    assert streaming_run.report.late[_key(late_window)] >= streaming_run.late_batch
+    print(report.summary())
+    assert report.late_events == 0
+    assert len(report.windows) == len(reference)
+    for got, want in zip(report.windows, reference, strict=True):
+        assert _same_window(got, want), (got, want)
 
 
 BUILT_ZIP = Path(__file__).resolve().parents[2] / "build" / "flink" / "opsanalytics-realtime.zip"
@@ -227,6 +309,6 @@ def test_the_application_zip_runs_as_managed_flink_runs_it(
     assert done.returncode == 0, done.stderr[-3000:]
     from opsanalytics.realtime.local import collect_outputs
 
-    windows, _late, rejected = collect_outputs(app / "output")
+    windows, _emissions, rejected = collect_outputs(app / "output")
     assert {_key(w): w["events"] for w in windows} == {_key(w): w["events"] for w in reference}
     assert sum(rejected.values()) == len(MALFORMED) + 1  # the malformed records and the control message

@@ -12,13 +12,16 @@ import pytest
 
 from opsanalytics.logevents.cloudwatch import control_message_payload, encode_subscription_payload
 from opsanalytics.logevents.model import LogEvent
+from opsanalytics.logevents.signatures import normalise_message
 from opsanalytics.realtime.job import (
     EVENT,
+    NO_DETAIL,
     REJECTED,
     WINDOW_COLUMNS,
     KinesisStream,
     RealtimeSettingsError,
     RecordDecoder,
+    WindowDetail,
     load_property_groups,
     settings_from_properties,
     sink_ddl,
@@ -120,6 +123,9 @@ def test_compute_windows_does_not_depend_on_order() -> None:
 
 def test_window_document_id_is_deterministic_and_distinct() -> None:
     a = window_document_id("checkout", "/aws/lambda/checkout", "2026-01-01T10:00:00Z")
+    # log groups repeat across accounts: the owner is part of the id (version 1 documents had none)
+    b = window_document_id("checkout", "/aws/lambda/checkout", "2026-01-01T10:00:00Z", "123456789012")
+    assert b != a != window_document_id("checkout", "/aws/lambda/checkout", "2026-01-01T10:00:00Z", "210987654321")
     assert a == window_document_id("checkout", "/aws/lambda/checkout", "2026-01-01T10:00:00Z")
     assert a != window_document_id("checkout", "/aws/lambda/checkout", "2026-01-01T10:01:00Z")
     assert a != window_document_id("checkout", "/ecs/checkout", "2026-01-01T10:00:00Z")
@@ -141,14 +147,24 @@ def test_decoder_sums_events_per_window_and_rejects_with_a_reason() -> None:
         ],
     )
     decoder = RecordDecoder()
-    rows = decoder.decode(base64.b64encode(payload).decode())
-    # summed per service and window inside the record; the latencies travel as values
-    assert rows == [(EVENT, "checkout", "/aws/lambda/checkout", T0 + 5, 2, 1, [12.0, 3.5], None)]
-    assert decoder.decode(payload) == rows  # raw Kinesis bytes decode the same
-    assert decoder.decode(base64.b64encode(control_message_payload()).decode()) == [
-        (REJECTED, "", "", T0 + 5, 0, 0, [], "control-message")
+    arrival = T0 + 9_000
+    rows = decoder.decode(f"{arrival} " + base64.b64encode(payload).decode())
+    # summed per service and window inside the record, with the record's arrival stamp; the latencies travel as
+    # values, the error's signature and line beside them
+    error_line = json.dumps({"level": "ERROR", "latency_ms": 12})
+    assert [row[:8] for row in rows] == [
+        (EVENT, "123456789012", "checkout", "/aws/lambda/checkout", T0 + 5, arrival, 2, 1)
     ]
-    assert decoder.decode("%%%")[0][7] == "invalid-base64"
+    detail = WindowDetail.decode(rows[0][8])
+    assert detail == ([12.0, 3.5], {normalise_message(error_line): 1}, [(T0, error_line)])
+    assert rows[0][9] is None
+    raw = decoder.decode(payload)  # raw Kinesis bytes decode the same; they arrive when they are decoded
+    assert raw[0][:5] == rows[0][:5] and raw[0][6:] == rows[0][6:] and raw[0][5] >= arrival
+    control = decoder.decode(base64.b64encode(control_message_payload()).decode())
+    assert [row[:5] + row[6:] for row in control] == [
+        (REJECTED, "", "", "", T0 + 5, 0, 0, NO_DETAIL, "control-message")
+    ]
+    assert decoder.decode("%%%")[0][9] == "invalid-base64"
     assert decoder.rejected == {"control-message": 1, "invalid-base64": 1}
 
 

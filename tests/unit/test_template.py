@@ -503,6 +503,8 @@ def test_the_flink_application_runs_flink_1_20_with_the_local_property_groups() 
         assert groups[run_options] == local_groups[run_options], name
         assert refers_to(groups["source"]["stream.arn"], "LogsStream"), name
         assert refers_to(groups["sink"]["stream.arn"], "MetricsStream"), name
+        # the same windows, watermark and corrections as a local run (`parse_settings` reads every key)
+        assert groups["windows"] == local_groups["windows"], name
 
 
 def test_every_function_has_error_and_throttle_alarms() -> None:

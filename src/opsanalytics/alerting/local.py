@@ -78,17 +78,23 @@ def kinesis_event(records: Sequence[KinesisRecord], stream_name: str = DEFAULT_S
 
 
 def metric_documents(directory: Path) -> Iterator[bytes]:
-    """Every non-empty line of the committed files under ``directory`` (hidden and ``_`` files skipped):
-    window documents first, then late-events documents, each in file order. Lines that are not JSON pass
-    through as they are (the handler must reject them, not the driver)."""
+    """Every non-empty line of the committed files under ``directory`` (hidden and ``_`` files skipped), as the
+    metrics stream carries them in AWS: window documents in the order of their window start (a streaming job
+    emits them as the watermark passes; a bounded local run in batch mode writes them per key, when its input
+    ends), then version 1 late-events documents, each in file order. Lines that are not JSON pass through first,
+    as they are (the handler must reject them, not the driver)."""
     if not directory.is_dir():
         raise FileNotFoundError(f"metrics directory {directory} does not exist")
-    # rejected/ holds the realtime job's rejected input records: they are logged, never put on the stream
+    # rejected/ holds the realtime job's rejected input records (logged, never put on the stream) and
+    # first-emissions/ a local measurement: neither is on the metrics stream in AWS
     files = [
         p
         for p in sorted(directory.rglob("*"))
-        if p.is_file() and not p.name.startswith((".", "_")) and "rejected" not in p.relative_to(directory).parts
+        if p.is_file()
+        and not p.name.startswith((".", "_"))
+        and not {"rejected", "first-emissions"} & set(p.relative_to(directory).parts)
     ]
+    windows: list[tuple[str, int, int, bytes]] = []
     late: list[bytes] = []
     for path in files:
         with path.open("rb") as handle:
@@ -96,19 +102,22 @@ def metric_documents(directory: Path) -> Iterator[bytes]:
                 line = raw.strip()
                 if not line:
                     continue
-                if b'"late_events"' in line and b'"record_type"' in line and _is_late_report(line):
+                try:
+                    doc = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    doc = None
+                if not isinstance(doc, dict) or not isinstance(doc.get("window_start"), str):
+                    yield line
+                elif doc.get("record_type") == "late_events":
                     late.append(line)
                 else:
-                    yield line
+                    revision = doc.get("revision")
+                    windows.append(
+                        (doc["window_start"], revision if isinstance(revision, int) else 0, len(windows), line)
+                    )
+    windows.sort()
+    yield from (line for *_, line in windows)
     yield from late
-
-
-def _is_late_report(line: bytes) -> bool:
-    try:
-        doc = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(doc, dict) and doc.get("record_type") == "late_events"
 
 
 @dataclass(slots=True)

@@ -2,14 +2,19 @@
 
 A batch is handled in three steps so it costs one ``_bulk`` request, not one per record:
 
-1. decode every record (base64, JSON, the `MetricWindow` or `LateEvents` contract); a record that does not
-   decode fails on its own;
+1. decode every record (base64, JSON, the `MetricWindow` contract, version 2, or version 1 with its `LateEvents`
+   reports, so that a stream written by an earlier job drains); a record that does not decode fails on its own;
 2. write all windows in one bulk request: each window is indexed into ``<prefix>YYYY.MM.DD`` (its
-   ``window_start``) under `window_document_id`, so a replay overwrites it; a late-events report updates
-   the ``late_events`` of its window (merged in memory when the window is in the same batch). Items the
-   cluster still rejects after the writer's retries fail the records that carried them;
-3. evaluate the alert rules on the windows that were written; windows whose alerts could not be handled
-   fail their records too, and since indexing and evaluation are idempotent a retry is safe.
+   ``window_start``) under `window_document_id`, so a replay overwrites it. A version 2 window carries a
+   revision and is written with it as the document's external version: the highest revision stays, whatever
+   order the revisions arrive in, and an older one is counted as superseded. (Version 1: a late-events report
+   updates the ``late_events`` of its window.) Items the cluster still rejects after the writer's retries fail
+   the records that carried them;
+3. evaluate the alert rules on the windows that were written. An alert applies each window once, in event-time
+   order (`opsanalytics.alerting.evaluate`): a corrected revision of a window it already evaluated is indexed, and
+   later windows' rules read it from the index, but it does not fire or resolve anything itself. Windows whose
+   alerts could not be handled fail their records too, and since indexing and evaluation are idempotent a retry
+   is safe.
 
 The result maps each failed record's sequence number to a reason; the handler turns those into Lambda's
 ``batchItemFailures``.
@@ -38,7 +43,7 @@ from opsanalytics.opensearch import BulkOperation, BulkResult, BulkWriter, OpenS
 from opsanalytics.realtime.windows import (
     COUNT_FIELDS,
     LATENCY_FIELDS,
-    METRIC_WINDOW_SCHEMA_VERSION,
+    READABLE_WINDOW_SCHEMA_VERSIONS,
     LateEvents,
     MetricWindow,
     window_document_id,
@@ -157,11 +162,12 @@ def decode_metric_record(data: bytes) -> MetricWindow | LateEvents:
         raise MetricRecordError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise MetricRecordError("not a JSON object")
-    if doc.get("schema_version") != METRIC_WINDOW_SCHEMA_VERSION:
-        raise MetricRecordError(f"unsupported schema_version {doc.get('schema_version')!r}")
+    version = doc.get("schema_version")
+    if version not in READABLE_WINDOW_SCHEMA_VERSIONS:
+        raise MetricRecordError(f"unsupported schema_version {version!r}")
     record_type = doc.get("record_type")
-    if record_type not in ("metric_window", "late_events"):
-        raise MetricRecordError(f"unknown record_type {record_type!r}")
+    if record_type not in ("metric_window", "late_events") or (record_type == "late_events" and version != 1):
+        raise MetricRecordError(f"unknown record_type {record_type!r} for schema_version {version}")
     for name in ("service", "log_group", "window_start", "window_end"):
         _require(doc, name, (str,))
         if not doc[name]:
@@ -182,6 +188,21 @@ def decode_metric_record(data: bytes) -> MetricWindow | LateEvents:
     _require(doc, "error_rate", (int, float))
     for name in LATENCY_FIELDS:
         _require(doc, name, (int, float), nullable=True)
+    if version == 1:
+        return doc  # type: ignore[return-value]
+    _require(doc, "owner", (str,))
+    _require(doc, "revision", (int,))
+    if doc["revision"] < 1:
+        raise MetricRecordError(f"field 'revision' must be at least 1, got {doc['revision']}")
+    _require(doc, "error_signatures", (list,))
+    for entry in doc["error_signatures"]:
+        if not isinstance(entry, dict):
+            raise MetricRecordError("error_signatures holds something other than objects")
+        _require(entry, "signature", (str,))
+        _require(entry, "count", (int,))
+    _require(doc, "samples", (list,))
+    if not all(isinstance(sample, str) for sample in doc["samples"]):
+        raise MetricRecordError("samples holds something other than strings")
     return doc  # type: ignore[return-value]
 
 
@@ -223,7 +244,10 @@ class MetricsProcessor:
             carriers.setdefault(target, []).append(sequence_number)
             if doc["record_type"] == "metric_window":
                 outcome.windows += 1
-                windows[target] = doc
+                previous_window = windows.get(target)
+                # revisions of one window in one batch: the highest is the window
+                if previous_window is None or doc.get("revision", 0) >= previous_window.get("revision", 0):
+                    windows[target] = doc
             else:
                 outcome.late_reports += 1
                 previous = late.get(target)
@@ -236,7 +260,8 @@ class MetricsProcessor:
             merged = window
             if report is not None and report["late_events"] > window["late_events"]:
                 merged = windows[target] = {**window, "late_events": report["late_events"]}
-            operations.append(BulkOperation(target[0], target[1], merged))
+            revision = merged.get("revision")
+            operations.append(BulkOperation(target[0], target[1], merged, version=revision))
         for target, report in late.items():
             # upsert: the window may not be indexed yet; its own document then overwrites this one
             update: dict[str, Any] = {
@@ -256,6 +281,8 @@ class MetricsProcessor:
                     f"not indexed after {item.attempts} attempt(s): {status}{item.error_type}: {item.reason}"
                 )
         if self.alerts is not None:
+            # a superseded revision is evaluated like any other: an alert applies a window once, by its start,
+            # so an older revision of a window it has seen changes nothing
             written = [window for target, window in windows.items() if target not in failed_targets]
             outcome.alerts = self.alerts.evaluate(sorted(written, key=lambda w: w["window_start"]))
             self._fail_unevaluated(outcome, outcome.alerts, windows, carriers, failed_targets)
@@ -281,7 +308,7 @@ class MetricsProcessor:
 
 
 def _document_id(doc: MetricWindow | LateEvents) -> str:
-    return window_document_id(doc["service"], doc["log_group"], doc["window_start"])
+    return window_document_id(doc["service"], doc["log_group"], doc["window_start"], str(doc.get("owner") or ""))
 
 
 def notifier_for(settings: MetricsProcessorSettings, sns_client: Any = None) -> Notifier:

@@ -104,6 +104,10 @@ class SampleBatch:
             log_group=self.log_group, log_stream=self.log_stream, log_events=self.events, owner=owner
         )
 
+    @property
+    def newest_ms(self) -> int:
+        return max(int(event["timestamp"]) for event in self.events)
+
 
 @dataclass(frozen=True, slots=True)
 class Incident:

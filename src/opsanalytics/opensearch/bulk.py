@@ -48,12 +48,17 @@ def document_id(*parts: str | int | float | bool | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BulkOperation:
-    """One document to write: ``index`` replaces the document; ``update`` merges it (``doc_as_upsert``)."""
+    """One document to write: ``index`` replaces the document; ``update`` merges it (``doc_as_upsert``).
+
+    With a ``version`` an ``index`` replaces the stored document only if that is not newer (OpenSearch's
+    ``external_gte`` versioning): a replay of the same version rewrites it, an older one is refused with 409 and
+    counted as ``superseded``, not as a failure. Revised documents (the realtime windows) are written so."""
 
     index: str
     doc_id: str | None
     document: Mapping[str, Any]
     op: Operation = "index"
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ class BulkResult:
     created: int = 0
     updated: int = 0
     noop: int = 0
+    superseded: int = 0
+    """Versioned operations refused because the stored document has a higher version: nothing to do."""
     requests: int = 0
     """HTTP requests sent, retries included."""
     retries: int = 0
@@ -86,7 +93,7 @@ class BulkResult:
     @property
     def indexed(self) -> int:
         """Operations the cluster accepted."""
-        return self.created + self.updated + self.noop
+        return self.created + self.updated + self.noop + self.superseded
 
     @property
     def ok(self) -> bool:
@@ -119,13 +126,19 @@ class _Encoded:
     index: str
     doc_id: str | None
     payload: bytes  # action line + source line, newline-terminated
+    versioned: bool = False
 
 
 def encode_operation(operation: BulkOperation) -> bytes:
     """The NDJSON lines of one operation. Raises TypeError/ValueError for what JSON cannot represent."""
-    meta: dict[str, str] = {"_index": operation.index}
+    meta: dict[str, str | int] = {"_index": operation.index}
     if operation.doc_id is not None:
         meta["_id"] = operation.doc_id
+    if operation.version is not None:
+        if operation.op != "index" or operation.doc_id is None:
+            raise ValueError("only an index operation with a document id can carry a version")
+        meta["version"] = operation.version
+        meta["version_type"] = "external_gte"
     if operation.op == "index":
         return b"".join((orjson.dumps({"index": meta}), b"\n", orjson.dumps(operation.document), b"\n"))
     if operation.op == "update":
@@ -245,7 +258,9 @@ class BulkWriter:
             if chunk and (size + len(payload) > max_bytes or len(chunk) >= max_docs):
                 yield chunk
                 chunk, size = [], 0
-            chunk.append(_Encoded(operation.op, operation.index, operation.doc_id, payload))
+            chunk.append(
+                _Encoded(operation.op, operation.index, operation.doc_id, payload, operation.version is not None)
+            )
             size += len(payload)
         if chunk:
             yield chunk
@@ -325,6 +340,8 @@ class BulkWriter:
                     result.updated += 1
             elif status == 429:
                 throttled.append((item, _item_error(detail)))
+            elif status == 409 and item.versioned:
+                result.superseded += 1
             else:
                 error_type, reason = _item_error(detail) if isinstance(detail, dict) else ("error", repr(entry))
                 result.failed.append(

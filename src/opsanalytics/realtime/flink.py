@@ -1,52 +1,53 @@
-"""PyFlink wiring of the realtime metrics job: a Python UDTF decodes and parses records with the shared core,
-everything else (watermarks, windows, counts, sinks) runs in Flink's Java operators.
+"""PyFlink wiring of the realtime metrics job: a Python UDTF decodes and parses records with the shared core, a
+keyed Python function keeps the windows (`opsanalytics.realtime.revisions`), Flink does the rest (watermarks,
+state, timers, checkpoints, sinks).
 
-Job graph: source (Kinesis or local files, raw records) → ``decode_log_records`` UDTF (events summed per
-record, service and window) → DataStream round trip to declare the event-time watermark on the UDTF output →
-``classified`` (on time | late, decided once) →
-- on time: TUMBLE windows per service by log group → ``latency_summary`` UDF (one call per window) →
-  `MetricWindow` JSON;
-- late (streaming only): running count per window → `LateEvents` JSON, and a warning in the job log;
-- rejected records (control messages, malformed payloads): counted in Flink metrics and logged; locally
-  also written as ``rejected/`` JSON lines.
+Job graph: source (Kinesis or local files, raw records) → ``decode_log_records`` UDTF (events summed per record,
+service and window) → DataStream round trip to declare the event-time watermark on the UDTF output → keyed by
+window (owner, service, log group, start) → `WindowRevisions`: each window emitted when the watermark passes its
+end and again, with the next revision, when later events change it → `MetricWindow` JSON on the metrics stream.
+Rejected records (control messages, malformed payloads) are counted in Flink metrics and logged; locally also
+written as ``rejected/`` JSON lines.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pyflink.common import Configuration
-from pyflink.datastream import RuntimeExecutionMode, StreamExecutionEnvironment
+from pyflink.common import Configuration, Duration, Row, Types, WatermarkStrategy
+from pyflink.common.watermark_strategy import TimestampAssigner
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeExecutionMode, StreamExecutionEnvironment
+from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table import (
     DataTypes,
-    Schema,
     StatementSet,
     StreamTableEnvironment,
     TableFunction,
 )
-from pyflink.table.udf import FunctionContext, udf, udtf
+from pyflink.table.udf import FunctionContext, udtf
 
 from opsanalytics.realtime.job import (
     DECODED_COLUMNS,
-    LATE_COLUMNS,
+    EVENT,
     REJECTED,
     REJECTED_COLUMNS,
     WINDOW_COLUMNS,
     DecodedRow,
     RealtimeSettings,
     RecordDecoder,
-    classified_query_sql,
+    WindowDetail,
     describe,
-    late_insert_sql,
     rejected_insert_sql,
     sink_ddl,
     source_ddl,
-    windows_insert_sql,
 )
-from opsanalytics.realtime.windows import latency_percentiles
+from opsanalytics.realtime.revisions import WindowState, WindowTiming, add_row, on_timer
+from opsanalytics.timestamps import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -55,17 +56,45 @@ _SQL_TYPES = {
     "STRING": DataTypes.STRING(),
     "BIGINT": DataTypes.BIGINT(),
     "ARRAY<DOUBLE>": DataTypes.ARRAY(DataTypes.DOUBLE()),
+    "BYTES": DataTypes.BYTES(),
 }
+# the window documents' columns as DataStream types (the keyed function's output)
+_STREAM_TYPES = {
+    "INT": Types.INT(),
+    "STRING": Types.STRING(),
+    "BIGINT": Types.LONG(),
+    "DOUBLE": Types.DOUBLE(),
+    "ARRAY<ROW<`signature` STRING, `count` BIGINT>>": Types.OBJECT_ARRAY(
+        Types.ROW_NAMED(["signature", "count"], [Types.STRING(), Types.LONG()])
+    ),
+    "ARRAY<STRING>": Types.OBJECT_ARRAY(Types.STRING()),
+}
+WINDOW_ROW = Types.ROW_NAMED([name for name, _ in WINDOW_COLUMNS], [_STREAM_TYPES[kind] for _, kind in WINDOW_COLUMNS])
+FIRST_EMISSION_COLUMNS = (
+    ("window_start", "STRING"),
+    ("service", "STRING"),
+    ("log_group", "STRING"),
+    ("delay_ms", "BIGINT"),
+)
+FIRST_EMISSIONS = OutputTag(
+    "first-emissions",
+    Types.ROW_NAMED([n for n, _ in FIRST_EMISSION_COLUMNS], [_STREAM_TYPES[k] for _, k in FIRST_EMISSION_COLUMNS]),
+)
+"""Side output: per window, when it was first emitted in the replay's arrival time, less its end (a local
+streaming replay writes them to ``first-emissions/``)."""
+# (owner, service, log group, window start): the key of a window
+WINDOW_KEY = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG()])
 
 
 class DecodeLogRecords(TableFunction):  # type: ignore[misc]
     """The UDTF: one logs-stream record in, its log events (or one rejected row) out."""
 
-    def __init__(self, window_seconds: int) -> None:
+    def __init__(self, window_seconds: int, replay_speed: float = 0.0) -> None:
         self._window_seconds = window_seconds
+        self._replay_speed = replay_speed
 
     def open(self, function_context: FunctionContext) -> None:
-        self._decoder = RecordDecoder(self._window_seconds)
+        self._decoder = RecordDecoder(self._window_seconds, self._replay_speed)
         self._metrics = function_context.get_metric_group()
         self._records = self._metrics.counter("logRecords")
         self._events = self._metrics.counter("logEvents")
@@ -76,47 +105,115 @@ class DecodeLogRecords(TableFunction):  # type: ignore[misc]
         self._records.inc()
         first = rows[0]
         if first[0] == REJECTED:
-            reason = first[7] or "unknown"
+            reason = first[9] or "unknown"
             counter = self._rejected.get(reason)
             if counter is None:
                 counter = self._rejected[reason] = self._metrics.add_group("reason", reason).counter("rejectedRecords")
             counter.inc()
         else:
-            self._events.inc(sum(row[4] for row in rows))
+            self._events.inc(sum(row[6] for row in rows))
         return rows
 
 
-def decode_log_records(window_seconds: int) -> Any:
+def decode_log_records(window_seconds: int, replay_speed: float = 0.0) -> Any:
     return udtf(
-        DecodeLogRecords(window_seconds),
+        DecodeLogRecords(window_seconds, replay_speed),
         result_types=[_SQL_TYPES[sql_type] for _, sql_type in DECODED_COLUMNS],
     )
 
 
-# Not deterministic for the planner's sake only: it then computes the array once per window instead of once
-# per element read from it.
-@udf(result_type=DataTypes.ARRAY(DataTypes.DOUBLE()), deterministic=False)  # type: ignore[untyped-decorator]
-def latency_summary(chunks: list[list[float] | None] | None) -> list[float] | None:
-    """[p50, p95, p99, max] of a window's latencies (the per-record arrays ARRAY_AGG collected)."""
-    values = [value for chunk in chunks or () for value in chunk or ()]
-    percentiles = latency_percentiles(values)
-    return None if percentiles is None else [*percentiles, max(values)]
+class EventTime(TimestampAssigner):  # type: ignore[misc]
+    """A decoded row's event time: the newest event of its record and window (``ts_ms``)."""
+
+    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
+        return int(value[3])
 
 
-@udf(result_type=DataTypes.BIGINT(), deterministic=False)  # type: ignore[untyped-decorator]
-def log_late_events(service: str, log_group: str, window_start: str, late: int, total: int) -> int:
-    """Write a late-event report to the job log (CloudWatch Logs in Managed Flink); returns `total`."""
-    logger.warning(
-        "late log events: their window was already emitted",
-        extra={
-            "service": service,
-            "log_group": log_group,
-            "window_start": window_start,
-            "late_events": late,
-            "late_events_total": total,
-        },
-    )
-    return total
+class WindowRevisions(KeyedProcessFunction):  # type: ignore[misc]
+    """One window per key: its `WindowState` in value state, and its timers; the rules are
+    `opsanalytics.realtime.revisions`."""
+
+    def __init__(self, timing: WindowTiming, *, replay_speed: float = 0.0) -> None:
+        self._timing = timing
+        self._replay_speed = replay_speed
+        self._replay_origin = math.inf
+
+    def open(self, runtime_context: Any) -> None:
+        self._state = runtime_context.get_state(ValueStateDescriptor("window", Types.PICKLED_BYTE_ARRAY()))
+        metrics = runtime_context.get_metrics_group()
+        self._revisions = metrics.counter("windowRevisions")
+        self._late = metrics.counter("lateEvents")
+        self._too_late = metrics.counter("eventsTooLate")
+
+    def process_element(self, row: Any, ctx: Any) -> Iterable[Any]:
+        owner, service, log_group, ts_ms, arrival, events, errors, detail_json = row
+        if self._replay_speed:
+            # The wall time at which the replay's arrival 0 was due, as well as this operator can tell: each row
+            # reaches it after its arrival was due, so the earliest (wall time - arrival / speed) is the closest.
+            self._replay_origin = min(self._replay_origin, time.time() * 1000 - arrival / self._replay_speed)
+        timing = self._timing
+        start = timing.start(ts_ms)
+        watermark = ctx.timer_service().current_watermark()
+        detail = WindowDetail.decode(detail_json)
+        state, update = add_row(
+            self._state.value(),
+            timing,
+            start,
+            watermark,
+            events=events,
+            errors=errors,
+            latencies=detail.latencies,
+            signatures=detail.signatures,
+            samples=detail.samples,
+        )
+        if update.placement == "too-late":
+            self._too_late.inc(events)
+            logger.warning(
+                "log events too late to count in their window (the batch job counts them)",
+                extra={
+                    "owner": owner,
+                    "service": service,
+                    "log_group": log_group,
+                    "window_start": iso_utc(start),
+                    "events": events,
+                },
+            )
+            return
+        if update.placement == "late":
+            self._late.inc(events)
+        self._state.update(state)
+        for timer in update.timers:
+            ctx.timer_service().register_event_time_timer(timer)
+        yield from ()
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterable[Any]:
+        owner, service, log_group, start = ctx.get_current_key()
+        state: WindowState | None = self._state.value()
+        if state is None:
+            return
+        state, document = on_timer(state, self._timing, (owner, service, log_group, start), timestamp)
+        if state is None:
+            self._state.clear()
+        else:
+            self._state.update(state)
+        if document is not None:
+            self._revisions.inc()
+            if self._replay_speed and document["revision"] == 1:
+                # how long after the window's end it was first emitted, in the replay's arrival time (processing
+                # time counts `replay_speed` times over): the alerts' delay
+                now = (time.time() * 1000 - self._replay_origin) * self._replay_speed
+                yield (
+                    FIRST_EMISSIONS,
+                    Row(iso_utc(start), service, log_group, int(now) - start - self._timing.window_ms),
+                )
+            yield Row(
+                *(
+                    [Row(signature=s["signature"], count=s["count"]) for s in document["error_signatures"]]
+                    if name == "error_signatures"
+                    else document[name]  # type: ignore[literal-required]
+                    for name, _ in WINDOW_COLUMNS
+                )
+            )
 
 
 def create_environment(settings: RealtimeSettings, *, configuration: dict[str, str] | None = None) -> tuple[Any, Any]:
@@ -128,6 +225,12 @@ def create_environment(settings: RealtimeSettings, *, configuration: dict[str, s
     if isinstance(settings.source, Path):
         # A bounded local run fails fast instead of restarting forever (the default once checkpoints are on).
         config.set_string("restart-strategy.type", "none")
+    if settings.replay_speed > 0:
+        # A paced replay: the Python operators hand each record on as soon as it is done, instead of in
+        # bundles of up to a second, so that the watermark advances with the replay.
+        config.set_string("python.fn-execution.bundle.size", "1")
+        # and watermarks are generated every 50 ms (not 200) of wall time, which is seconds of a fast replay
+        config.set_string("pipeline.auto-watermark-interval", "50 ms")
     for key, value in (configuration or {}).items():
         config.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(config)
@@ -152,52 +255,51 @@ def create_environment(settings: RealtimeSettings, *, configuration: dict[str, s
 def build_statements(t_env: Any, settings: RealtimeSettings) -> StatementSet:
     """Register functions, sources, views and sinks; return the INSERTs as one statement set (one job)."""
     logger.info("realtime job settings", extra=describe(settings))
-    t_env.create_temporary_function("decode_log_records", decode_log_records(settings.window_seconds))
-    t_env.create_temporary_function("latency_summary", latency_summary)
-    t_env.create_temporary_function("log_late_events", log_late_events)
+    t_env.create_temporary_function(
+        "decode_log_records", decode_log_records(settings.window_seconds, settings.replay_speed)
+    )
     t_env.execute_sql(source_ddl(settings, "logs_records"))
     columns = ", ".join(name for name, _ in DECODED_COLUMNS)
     decoded = t_env.sql_query(  # the job's own column names only
         f"SELECT {columns} FROM logs_records, LATERAL TABLE(decode_log_records(`data`)) AS d({columns})"  # noqa: S608
     )
-    if settings.runtime_mode == "batch":
-        # No watermarks in batch mode: nothing is late, every event is in its window.
-        t_env.create_temporary_view("decoded", decoded)
-        t_env.create_temporary_view(
-            "classified", t_env.sql_query(classified_query_sql(settings, "decoded", rowtime=True))
+    t_env.create_temporary_view("decoded", decoded)
+    timing = WindowTiming(settings.window_seconds, settings.allowed_lateness_seconds, settings.late_retention_seconds)
+    size_ms = timing.window_ms
+    events = t_env.to_data_stream(
+        t_env.sql_query(  # the job's own column names only
+            "SELECT owner, service, log_group, ts_ms, arrival_ms, events, errors, detail FROM decoded "  # noqa: S608
+            f"WHERE kind = '{EVENT}'"
         )
-    else:
-        # SQL cannot declare a watermark on a UDTF's output: round-trip through a DataStream and declare it
-        # there.
-        schema = (
-            Schema.new_builder()
-            .column_by_expression("rowtime", "TO_TIMESTAMP_LTZ(ts_ms, 3)")
-            .watermark("rowtime", f"rowtime - INTERVAL '{settings.out_of_orderness_seconds}' SECOND")
-            .build()
+    )
+    if settings.runtime_mode == "streaming":
+        # The watermark follows the newest event time each subtask has decoded, less the bound; a subtask without
+        # records for the idle timeout (an idle shard) stops holding it back. In batch mode there is none: every
+        # window is emitted once, when the input has been read.
+        strategy = (
+            WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(settings.out_of_orderness_seconds))
+            .with_idleness(Duration.of_seconds(max(settings.idle_timeout_seconds, 1)))
+            .with_timestamp_assigner(EventTime())
         )
-        t_env.create_temporary_view("decoded", t_env.from_data_stream(t_env.to_data_stream(decoded), schema))
-        # A second round trip fixes the on-time/late decision in one operator: left to itself, the planner
-        # gives each branch its own watermark assigner, whose periodic watermarks could disagree.
-        classified = t_env.to_data_stream(t_env.sql_query(classified_query_sql(settings, "decoded", rowtime=True)))
-        passthrough = (
-            Schema.new_builder()
-            .column_by_expression("proctime", "PROCTIME()")
-            .watermark("rowtime", "SOURCE_WATERMARK()")
-            .build()
-        )
-        t_env.create_temporary_view("classified", t_env.from_data_stream(classified, passthrough))
-    t_env.create_temporary_view("on_time", t_env.sql_query("SELECT * FROM classified WHERE NOT is_late"))
+        events = events.assign_timestamps_and_watermarks(strategy)
+    # the delay of each window's first emission, measured on a local replay
+    first_emissions = (
+        isinstance(settings.sink, Path) and settings.runtime_mode == "streaming" and settings.replay_speed > 0
+    )
+    replay_speed = settings.replay_speed if first_emissions else 0.0
+    windows = events.key_by(
+        lambda row: (row[0], row[1], row[2], row[3] - row[3] % size_ms), key_type=WINDOW_KEY
+    ).process(WindowRevisions(timing, replay_speed=replay_speed), output_type=WINDOW_ROW)
 
     t_env.execute_sql(sink_ddl(settings, "metric_windows", "windows", WINDOW_COLUMNS))
     statements = t_env.create_statement_set()
-    statements.add_insert_sql(windows_insert_sql(settings, "metric_windows"))
-    if settings.runtime_mode == "streaming":
-        # In batch mode every event is in its window: nothing is late by construction.
-        t_env.execute_sql(sink_ddl(settings, "late_events", "late", LATE_COLUMNS))
-        statements.add_insert_sql(late_insert_sql(settings, "late_events"))
+    statements.add_insert("metric_windows", t_env.from_data_stream(windows))
     if isinstance(settings.sink, Path):
         # In AWS rejected records are logged and counted (Flink metric rejectedRecords, by reason), and the
         # metrics stream carries metrics only.
         t_env.execute_sql(sink_ddl(settings, "rejected_records", "rejected", REJECTED_COLUMNS))
         statements.add_insert_sql(rejected_insert_sql("rejected_records", "decoded"))
+        if first_emissions:
+            t_env.execute_sql(sink_ddl(settings, "first_emissions", "first-emissions", FIRST_EMISSION_COLUMNS))
+            statements.add_insert("first_emissions", t_env.from_data_stream(windows.get_side_output(FIRST_EMISSIONS)))
     return statements

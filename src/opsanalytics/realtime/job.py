@@ -11,31 +11,38 @@ local copy of the same JSON otherwise):
 - ``sink``: ``stream.arn`` (Kinesis metrics stream, partition key = service) or ``local.path``
   (a directory that gets ``windows/``, ``late/`` and ``rejected/`` JSON-lines files);
 - ``windows``: ``size.seconds`` (60), ``out.of.orderness.seconds`` (watermark delay),
-  ``idle.timeout.seconds`` (a shard without records stops holding the watermark back);
+  ``idle.timeout.seconds`` (a shard without records stops holding the watermark back),
+  ``allowed.lateness.seconds`` (300: how long after its first emission a window is still corrected, events
+  and percentiles alike), ``late.retention.seconds`` (86400: how long after that its ``late_events`` still count);
 - ``job``: ``runtime.mode`` (auto | batch | streaming), ``parallelism`` (0 = Flink's default),
   ``kinesis.connector`` (auto | 5 | 4: which Kinesis connector build ``lib/pyflink-dependencies.jar`` holds).
 
-Runtime mode: a local stream directory is bounded, and ``auto`` runs it in batch mode, where Flink sorts by
-event time and every event lands in its window whatever the number of files or the parallelism (exact,
-equal to `opsanalytics.realtime.windows.compute_windows`). A Kinesis stream is unbounded and runs in streaming mode:
-events behind the watermark whose window was already emitted are counted as late and written as
-`opsanalytics.realtime.windows.LateEvents` documents, never dropped silently. ``streaming`` also runs locally, to see
-that behaviour on files.
+Runtime mode: a local stream directory is bounded, and ``auto`` runs it in batch mode, where every window is
+emitted once, when the input ends (exact, equal to `opsanalytics.realtime.windows.compute_windows`). A Kinesis
+stream is unbounded and runs in streaming mode: each window is emitted when the watermark passes its end and
+again, with the next revision, when later events change it (`opsanalytics.realtime.revisions`). ``streaming``
+also runs locally, on a stream read in arrival order (`opsanalytics.realtime.local`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
+
+import orjson
 
 from opsanalytics.logevents.cloudwatch import PayloadError, SubscriptionPayload, decode_subscription_payload
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.logevents.parsing import LogEventParser
-from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, LATE_EVENTS_FIELDS, WINDOW_FIELDS
+from opsanalytics.logevents.signatures import normalise_message
+from opsanalytics.realtime.revisions import DEFAULT_ALLOWED_LATENESS_SECONDS, DEFAULT_LATE_RETENTION_SECONDS
+from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, MAX_SAMPLES, WINDOW_FIELDS, sample_text
+from opsanalytics.streams import split_line
 
 logger = logging.getLogger(__name__)
 
@@ -49,19 +56,39 @@ EVENT: Final = "event"
 REJECTED: Final = "rejected"
 MAX_REASON_DETAIL_CHARS: Final = 300
 
-# (kind, service, log_group, ts_ms, events, errors, latencies, reason): one per service, log group and
-# window of a record's events (ts_ms is the newest of them), or one per rejected record.
-DecodedRow = tuple[str, str, str, int, int, int, list[float], str | None]
+# (kind, owner, service, log_group, ts_ms, arrival_ms, events, errors, detail, reason): one per service and window
+# of a record's events (ts_ms is the newest of them; arrival_ms when the record reached the stream: its stamp in a
+# local stream, the time it was decoded otherwise), or one per rejected record. ``detail`` is `WindowDetail` as JSON:
+# only Python reads it, and bytes cross between Flink's Java and Python sides for the price of a copy, where
+# nested SQL types would be converted value by value (and PyFlink 1.20 cannot hand them on to a DataStream).
+DecodedRow = tuple[str, str, str, str, int, int, int, int, bytes, str | None]
 DECODED_COLUMNS: Final = (
     ("kind", "STRING"),
+    ("owner", "STRING"),
     ("service", "STRING"),
     ("log_group", "STRING"),
     ("ts_ms", "BIGINT"),
+    ("arrival_ms", "BIGINT"),
     ("events", "BIGINT"),
     ("errors", "BIGINT"),
-    ("latencies", "ARRAY<DOUBLE>"),
+    ("detail", "BYTES"),
     ("reason", "STRING"),
 )
+NO_DETAIL: Final = b"[[],{},[]]"
+
+
+class WindowDetail(NamedTuple):
+    """What a decoded row carries beyond its counts: the latencies (ms), the error signatures with their
+    counts, and the earliest error lines as [timestamp, text]."""
+
+    latencies: list[float]
+    signatures: dict[str, int]
+    samples: list[tuple[int, str]]
+
+    @classmethod
+    def decode(cls, data: bytes) -> WindowDetail:
+        latencies, signatures, samples = orjson.loads(data)
+        return cls(latencies, signatures, [(ts, text) for ts, text in samples])
 
 
 class RealtimeSettingsError(ValueError):
@@ -85,10 +112,15 @@ class RealtimeSettings:
     window_seconds: int = DEFAULT_WINDOW_SECONDS
     out_of_orderness_seconds: int = 5
     idle_timeout_seconds: int = 30
+    allowed_lateness_seconds: int = DEFAULT_ALLOWED_LATENESS_SECONDS
+    late_retention_seconds: int = DEFAULT_LATE_RETENTION_SECONDS
     runtime_mode: RuntimeMode = "batch"
     parallelism: int = 0
     init_position: str = "LATEST"
     kinesis_connector: ConnectorGeneration = 5
+    replay_speed: float = 0.0
+    """A local source only: replay a stream stamped with arrival times at this many times real time (0: as
+    fast as it can be read)."""
 
     @property
     def bounded(self) -> bool:
@@ -121,6 +153,19 @@ def _int(groups: Mapping[str, Mapping[str, str]], group: str, key: str, default:
         raise RealtimeSettingsError(f"{group}.{key} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise RealtimeSettingsError(f"{group}.{key} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(groups: Mapping[str, Mapping[str, str]], group: str, key: str, default: float) -> float:
+    raw = groups.get(group, {}).get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise RealtimeSettingsError(f"{group}.{key} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise RealtimeSettingsError(f"{group}.{key} must be at least 0, got {value}")
     return value
 
 
@@ -171,10 +216,15 @@ def settings_from_properties(
         window_seconds=_int(groups, "windows", "size.seconds", DEFAULT_WINDOW_SECONDS, 1),
         out_of_orderness_seconds=_int(groups, "windows", "out.of.orderness.seconds", 5, 0),
         idle_timeout_seconds=_int(groups, "windows", "idle.timeout.seconds", 30, 0),
+        allowed_lateness_seconds=_int(
+            groups, "windows", "allowed.lateness.seconds", DEFAULT_ALLOWED_LATENESS_SECONDS, 0
+        ),
+        late_retention_seconds=_int(groups, "windows", "late.retention.seconds", DEFAULT_LATE_RETENTION_SECONDS, 0),
         runtime_mode=runtime_mode,
         parallelism=_int(groups, "job", "parallelism", 0, 0),
         init_position=position,
         kinesis_connector=5 if generation == 5 else 4,
+        replay_speed=_float(groups, "source", "local.replay.speed", 0.0) if isinstance(source, Path) else 0.0,
     )
 
 
@@ -195,15 +245,33 @@ class RecordDecoder:
     keeps it from moving the watermark.
     """
 
-    def __init__(self, window_seconds: int = DEFAULT_WINDOW_SECONDS) -> None:
+    def __init__(self, window_seconds: int = DEFAULT_WINDOW_SECONDS, replay_speed: float = 0.0) -> None:
         self.window_ms = window_seconds * 1000
         self.last_timestamp = 0
         self.rejected: dict[str, int] = {}
+        self.replay_speed = replay_speed
+        self._arrival = 0
+        self._replay_origin: tuple[int, float] | None = None
+
+    def _arrived(self, arrival: int | None) -> int:
+        """The record's arrival time; with a replay speed, first wait until it is due (a local stream replayed
+        at that many times real time, so that watermarks advance as the records come, as from Kinesis)."""
+        if arrival is None:
+            arrival = int(time.time() * 1000)
+        elif self.replay_speed > 0:
+            if self._replay_origin is None:
+                self._replay_origin = (arrival, time.monotonic())
+            first, started = self._replay_origin
+            wait = started + (arrival - first) / 1000 / self.replay_speed - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        self._arrival = max(self._arrival, arrival)
+        return self._arrival
 
     def _reject(self, reason: str, detail: str) -> list[DecodedRow]:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
         logger.warning("logs record rejected", extra={"reason": reason, "detail": detail[:MAX_REASON_DETAIL_CHARS]})
-        return [(REJECTED, "", "", self.last_timestamp, 0, 0, [], reason)]
+        return [(REJECTED, "", "", "", self.last_timestamp, self._arrival, 0, 0, NO_DETAIL, reason)]
 
     @staticmethod
     def log_events(payload: SubscriptionPayload) -> list[LogEvent]:
@@ -212,7 +280,12 @@ class RecordDecoder:
         return LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse_events(payload.log_events)
 
     def decode(self, data: str | bytes) -> list[DecodedRow]:
-        """`data` is base64 text (a local stream file line) or the raw Kinesis record bytes."""
+        """`data` is base64 text (a local stream file line, maybe stamped with its arrival: ``<ms> <base64>``)
+        or the raw Kinesis record bytes."""
+        stamp = None
+        if isinstance(data, str):
+            stamp, data = split_line(data)
+        arrival = self._arrived(stamp)
         try:
             payload = decode_subscription_payload(data, base64_encoded=isinstance(data, str), validate_events=False)
             if payload.is_control:
@@ -221,19 +294,23 @@ class RecordDecoder:
                 return self._reject("no-log-events", f"{payload.log_group} {payload.log_stream}")
             events = self.log_events(payload)
             window_ms = self.window_ms
-            # (service, window start) → [newest ts, events, errors, latencies]
+            # (service, window start) → [newest ts, events, errors, latencies, signatures, samples]
             groups: dict[tuple[str, int], list[Any]] = {}
             for event in events:
                 ts = event["timestamp"]
                 key = (event["service"], ts - ts % window_ms)
                 group = groups.get(key)
                 if group is None:
-                    group = groups[key] = [ts, 0, 0, []]
+                    group = groups[key] = [ts, 0, 0, [], {}, []]
                 elif ts > group[0]:
                     group[0] = ts
                 group[1] += 1
                 if event["error"]:
                     group[2] += 1
+                    message = event["message"]
+                    signature = normalise_message(message)
+                    group[4][signature] = group[4].get(signature, 0) + 1
+                    group[5].append((ts, sample_text(message)))
                 latency = event.get("latency_ms")
                 if latency is not None:
                     group[3].append(float(latency))
@@ -241,22 +318,32 @@ class RecordDecoder:
             return self._reject(exc.reason, str(exc))
         except Exception as exc:  # a parser bug must reject one record, not stop the job
             return self._reject("parse-error", f"{type(exc).__name__}: {exc}")
-        log_group = payload.log_group
-        rows: list[DecodedRow] = [
-            (EVENT, service, log_group, newest, events, errors, latencies, None)
-            for (service, _), (newest, events, errors, latencies) in groups.items()
-        ]
-        self.last_timestamp = max(self.last_timestamp, *(row[3] for row in rows))
+        log_group, owner = payload.log_group, payload.owner
+        rows: list[DecodedRow] = []
+        for (service, _), (newest, count, errors, latencies, signatures, samples) in groups.items():
+            earliest = sorted(set(samples))[:MAX_SAMPLES] if samples else []
+            rows.append(
+                (
+                    EVENT,
+                    owner,
+                    service,
+                    log_group,
+                    newest,
+                    arrival,
+                    count,
+                    errors,
+                    orjson.dumps((latencies, signatures, earliest)),
+                    None,
+                )
+            )
+        self.last_timestamp = max(self.last_timestamp, *(row[4] for row in rows))
         return rows
 
 
 # --- SQL ---------------------------------------------------------------------------------------------
 
-_ISO: Final = "'yyyy-MM-dd''T''HH:mm:ss''Z'''"
-
 # the sinks' columns are the contract's fields (`opsanalytics.realtime.windows`)
 WINDOW_COLUMNS: Final = WINDOW_FIELDS
-LATE_COLUMNS: Final = LATE_EVENTS_FIELDS
 REJECTED_COLUMNS: Final = (("schema_version", "INT"), ("record_type", "STRING"), ("reason", "STRING"))
 
 
@@ -321,72 +408,6 @@ def sink_ddl(settings: RealtimeSettings, table: str, kind: str, columns: tuple[t
     return f"CREATE TEMPORARY TABLE {table} (\n  {body}\n){partitioned} WITH (\n  {_with(options)}\n)"
 
 
-def classified_query_sql(settings: RealtimeSettings, source: str = "decoded", *, rowtime: bool = False) -> str:
-    """Log events with ``is_late``: the window they belong to was already emitted (the watermark passed its
-    last millisecond), which is exactly when Flink's window operator would drop them. The job evaluates
-    this once, in one operator, and both branches read its output, so every event goes either to its window
-    or to the late count, never both or neither. `rowtime` keeps the event-time column in the result.
-
-    Batch mode has no watermark (the whole input is known): nothing is late and the event time is a plain
-    column, which batch windows accept."""
-    size_ms = settings.window_seconds * 1000
-    if settings.runtime_mode == "batch":
-        time_column = "TO_TIMESTAMP_LTZ(ts_ms, 3) AS rowtime," if rowtime else ""
-        is_late = "FALSE"
-    else:
-        time_column = "rowtime," if rowtime else ""
-        is_late = (
-            f"COALESCE(CURRENT_WATERMARK(rowtime) >= TO_TIMESTAMP_LTZ(ts_ms - MOD(ts_ms, {size_ms}) + "
-            f"{size_ms - 1}, 3), FALSE)"
-        )
-    return (
-        f"SELECT service, log_group, ts_ms, events, errors, latencies, {time_column}\n"
-        f"  ts_ms - MOD(ts_ms, {size_ms}) AS event_window_ms,\n"
-        f"  {is_late} AS is_late\n"
-        f"FROM {source} WHERE kind = '{EVENT}'"
-    )
-
-
-def windows_insert_sql(settings: RealtimeSettings, sink: str = "metric_windows") -> str:
-    seconds = settings.window_seconds
-    # Table and column names are the job's own constants; no user text reaches the statement.
-    return (
-        f"INSERT INTO {sink}\n"  # noqa: S608
-        "SELECT 1, 'metric_window', service, log_group,\n"
-        f"  DATE_FORMAT(window_start, {_ISO}), DATE_FORMAT(window_end, {_ISO}),\n"
-        "  events, errors, CAST(errors AS DOUBLE) / events, latency_count,\n"
-        "  pct[1], pct[2], pct[3], pct[4], CAST(0 AS BIGINT)\n"
-        "FROM (\n"
-        "  SELECT window_start, window_end, service, log_group,\n"
-        "    SUM(events) AS events,\n"
-        "    SUM(errors) AS errors,\n"
-        "    CAST(SUM(CARDINALITY(latencies)) AS BIGINT) AS latency_count,\n"
-        "    latency_summary(ARRAY_AGG(latencies) FILTER (WHERE CARDINALITY(latencies) > 0)) AS pct\n"
-        f"  FROM TABLE(TUMBLE(TABLE on_time, DESCRIPTOR(rowtime), INTERVAL '{seconds}' SECOND))\n"
-        "  GROUP BY window_start, window_end, service, log_group\n"
-        ")"
-    )
-
-
-def late_insert_sql(settings: RealtimeSettings, sink: str = "late_events") -> str:
-    """A running count per late window (append-only, so it suits a Kinesis stream): the newest document
-    for a window holds the total. ``log_late_events`` writes each report to the job log as well."""
-    size_ms = settings.window_seconds * 1000
-    return (
-        f"INSERT INTO {sink}\n"  # noqa: S608
-        "SELECT 1, 'late_events', service, log_group, window_start, window_end,\n"
-        "  log_late_events(service, log_group, window_start, late, total)\n"
-        "FROM (\n"
-        "  SELECT service, log_group, events AS late,\n"
-        f"    DATE_FORMAT(TO_TIMESTAMP_LTZ(event_window_ms, 3), {_ISO}) AS window_start,\n"
-        f"    DATE_FORMAT(TO_TIMESTAMP_LTZ(event_window_ms + {size_ms}, 3), {_ISO}) AS window_end,\n"
-        "    SUM(events) OVER (PARTITION BY service, log_group, event_window_ms ORDER BY proctime\n"
-        "      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS total\n"
-        "  FROM classified WHERE is_late\n"
-        ")"
-    )
-
-
 def rejected_insert_sql(sink: str = "rejected_records", source: str = "decoded") -> str:
     return f"INSERT INTO {sink}\nSELECT 1, 'rejected_record', reason FROM {source} WHERE kind = '{REJECTED}'"
 
@@ -400,6 +421,8 @@ def describe(settings: RealtimeSettings) -> dict[str, Any]:
         "window_seconds": settings.window_seconds,
         "out_of_orderness_seconds": settings.out_of_orderness_seconds,
         "idle_timeout_seconds": settings.idle_timeout_seconds,
+        "allowed_lateness_seconds": settings.allowed_lateness_seconds,
+        "late_retention_seconds": settings.late_retention_seconds,
         "parallelism": settings.parallelism,
         "kinesis_connector": settings.kinesis_connector,
     }

@@ -1,16 +1,26 @@
 """``opsanalytics realtime``: the realtime metrics job (PyFlink, local mini-cluster) over a local logs stream.
 
-Output: ``<output>/windows/`` (one `MetricWindow` per line), ``<output>/late/`` (`LateEvents`, streaming
-mode only) and ``<output>/rejected/`` (one line per control message or malformed record), JSON lines.
+Output: ``<output>/windows/`` (every emission of every `MetricWindow`: in streaming mode a window corrected by
+later events appears once per revision, and the highest revision is the window) and ``<output>/rejected/`` (one
+line per control message or malformed record), JSON lines.
+
+In streaming mode the stream is read as the AWS job reads a Kinesis stream: all shards at once, each in its own
+order, interleaved by arrival (a record's arrival stamp, or else its newest event's time). The files are merged
+into that order before the job starts, as Flink's file source would otherwise read a subtask's files one after
+another and make every file after the first late.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
+import heapq
 import json
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -21,10 +31,12 @@ from types import ModuleType
 from typing import Any
 
 from opsanalytics.paths import load_script, project_root
-from opsanalytics.realtime.windows import LateEvents, MetricWindow
-from opsanalytics.streams import stream_files
+from opsanalytics.realtime.windows import MetricWindow
+from opsanalytics.streams import read_arrivals, split_line, stream_files
+from opsanalytics.timestamps import parse_iso_ms
 
-OUTPUT_KINDS = ("windows", "late", "rejected")
+OUTPUT_KINDS = ("windows", "first-emissions", "late", "rejected")
+"""``late/`` is written by jobs of window contract version 1 only; it is removed with the rest."""
 # JVM options of the local Flink gateway (read when PyFlink starts it; JVM_ARGS in the environment wins):
 # a bounded local run is short, and the C1 compiler only with the serial collector spend about a fifth
 # less CPU on it than the JVM defaults, which matters on a 2-core laptop.
@@ -55,8 +67,18 @@ class RealtimeReport:
     records_in: int
     seconds: float
     windows: list[MetricWindow] = field(default_factory=list)
-    late: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """The highest revision of every window."""
+    emissions: int = 0
+    """Window documents written, every revision counted."""
     rejected: Counter[str] = field(default_factory=Counter)
+    first_emission_delays_ms: list[int] = field(default_factory=list)
+    """Streaming mode: per window, how long after its end it was first emitted, in the stream's arrival time."""
+    watermark_delays_ms: list[int] = field(default_factory=list)
+    """Streaming mode: per window, how long after its end the stream had delivered an event the watermark bound
+    newer than it (what lets the watermark pass the end), in arrival time: the part of the first emission's
+    delay that is the data's; the rest is the job's processing, magnified by the replay speed."""
+    processing_ms: list[int] = field(default_factory=list)
+    """Streaming mode: per window, the wall time from the watermark's passing to the first emission."""
 
     @property
     def events_in_windows(self) -> int:
@@ -64,7 +86,11 @@ class RealtimeReport:
 
     @property
     def late_events(self) -> int:
-        return sum(self.late.values())
+        return sum(w["late_events"] for w in self.windows)
+
+    @property
+    def corrected(self) -> int:
+        return sum(1 for w in self.windows if w["revision"] > 1)
 
     @property
     def events_read(self) -> int:
@@ -76,24 +102,116 @@ class RealtimeReport:
             f"realtime metrics ({self.runtime_mode} mode) in {self.seconds:.1f} s → {self.output}",
             f"  records read     {self.records_in}",
             f"  log events read  {self.events_read} ({self.events_read / max(self.seconds, 1e-9):,.0f}/s)",
-            f"  windows written  {len(self.windows)}",
-            f"  late events      {self.late_events} in {len(self.late)} windows",
+            f"  windows          {len(self.windows)} ({self.emissions} emissions; {self.corrected} corrected by "
+            "later events)",
+            f"  late events      {self.late_events} (after the allowed lateness: in late_events only)",
             f"  rejected records {sum(self.rejected.values())} ({rejected})",
         ]
+        for label, values in (
+            ("watermark passed", self.watermark_delays_ms),
+            ("first emission", self.first_emission_delays_ms),
+        ):
+            if values:
+                median, p95, most = delay_figures(values)
+                lines.append(
+                    f"  {label:<16} {median:.1f} s after the window's end (median), {p95:.1f} s (p95), "
+                    f"{most:.1f} s (max), in arrival time"
+                )
+        if self.processing_ms:
+            median, p95, most = delay_figures(self.processing_ms)
+            lines.append(
+                f"  then emitted     {median:.2f} s later (median), {p95:.2f} s (p95), {most:.2f} s (max), in wall time"
+            )
         return "\n".join(lines)
 
 
-def collect_outputs(output: Path) -> tuple[list[MetricWindow], dict[tuple[str, str, str], int], Counter[str]]:
-    """The job's outputs: windows, the final late count per window, rejected records by reason."""
-    windows: list[MetricWindow] = [doc for doc in read_json_lines(output / "windows")]  # type: ignore[misc]
-    windows.sort(key=lambda w: (w["window_start"], w["service"], w["log_group"]))
-    late: dict[tuple[str, str, str], int] = {}
-    for doc in read_json_lines(output / "late"):
-        report: LateEvents = doc  # type: ignore[assignment]
-        key = (report["service"], report["log_group"], report["window_start"])
-        late[key] = max(late.get(key, 0), report["late_events"])  # running totals: the largest is the total
+def delay_figures(delays_ms: list[int]) -> tuple[float, float, float]:
+    """The median, p95 and max of `delays_ms`, in seconds."""
+    ordered = sorted(delays_ms)
+
+    def at(fraction: float) -> float:
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] / 1000
+
+    return at(0.5), at(0.95), ordered[-1] / 1000
+
+
+def watermark_arrivals(merged: Path, window_ms: int, bound_ms: int) -> dict[int, int]:
+    """For each window start of the arrival-ordered stream `merged`, the arrival at which the stream had
+    delivered an event at least `bound_ms` newer than the window's end: when a watermark of that bound passes
+    the end. Windows that no later event closes (the stream's last) are left out."""
+    passed: dict[int, int] = {}
+    newest = -1
+    pending: list[int] = []  # window starts seen, not yet passed (a heap)
+    seen: set[int] = set()
+    with merged.open(encoding="ascii") as handle:
+        for line in handle:
+            stamp, data = split_line(line.strip())
+            try:
+                times = [int(e["timestamp"]) for e in json.loads(gzip.decompress(base64.b64decode(data)))["logEvents"]]
+            except Exception:  # noqa: S112 - what the job rejects opens no window and moves no watermark
+                continue
+            if stamp is None or not times:
+                continue
+            for start in {ts - ts % window_ms for ts in times} - seen:
+                seen.add(start)
+                heapq.heappush(pending, start)
+            newest = max(newest, *times)
+            while pending and newest >= pending[0] + window_ms + bound_ms:
+                passed[heapq.heappop(pending)] = stamp
+    return passed
+
+
+def latest_revisions(documents: Iterator[dict[str, Any]]) -> tuple[list[MetricWindow], int]:
+    """The highest revision of each window among `documents`, sorted by (window_start, owner, service, log_group),
+    and how many documents there were."""
+    latest: dict[tuple[str, str, str, str], MetricWindow] = {}
+    count = 0
+    for doc in documents:
+        count += 1
+        window: MetricWindow = doc  # type: ignore[assignment]
+        key = (window["window_start"], window.get("owner", ""), window["service"], window["log_group"])
+        previous = latest.get(key)
+        if previous is None or window["revision"] > previous["revision"]:
+            latest[key] = window
+    return [latest[key] for key in sorted(latest)], count
+
+
+def collect_outputs(output: Path) -> tuple[list[MetricWindow], int, Counter[str]]:
+    """The job's outputs: the latest revision of each window, the number of emissions, rejected records by
+    reason."""
+    windows, emissions = latest_revisions(read_json_lines(output / "windows"))
     rejected: Counter[str] = Counter(doc["reason"] for doc in read_json_lines(output / "rejected"))
-    return windows, late, rejected
+    return windows, emissions, rejected
+
+
+def _newest_event_ms(data: str) -> int | None:
+    try:
+        payload = json.loads(gzip.decompress(base64.b64decode(data)))
+        return max(int(event["timestamp"]) for event in payload["logEvents"])
+    except Exception:  # a control message or a malformed record keeps its place in its shard
+        return None
+
+
+def _shard_in_arrival_order(records: list[tuple[int | None, str]]) -> Iterator[tuple[int, str]]:
+    last = 0
+    for stamp, data in records:
+        arrival = _newest_event_ms(data) if stamp is None else stamp
+        last = arrival if arrival is not None and arrival > last else last
+        yield last, data
+
+
+def arrival_ordered(input_dir: Path, target: Path) -> Path:
+    """The records of every shard file of `input_dir`, interleaved by arrival, as one file in `target`."""
+    shards: dict[str, list[tuple[int | None, str]]] = {}
+    for name, arrival, data in read_arrivals(input_dir):
+        shards.setdefault(name, []).append((arrival, data))
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    merged = heapq.merge(*(_shard_in_arrival_order(records) for records in shards.values()), key=lambda r: r[0])
+    with (target / "arrivals.b64").open("w", encoding="ascii") as handle:
+        for arrival, data in merged:
+            handle.write(f"{arrival} {data}\n")
+    return target
 
 
 def _count_records(directory: Path) -> int:
@@ -116,6 +234,8 @@ def write_local_properties(
     sink: Path,
     window_seconds: int = 60,
     out_of_orderness_seconds: int = 5,
+    allowed_lateness_seconds: int = 300,
+    replay_speed: float = 0.0,
     parallelism: int = 0,
     runtime_mode: str = "batch",
 ) -> Path:
@@ -123,9 +243,13 @@ def write_local_properties(
     and job settings filled in: what Managed Flink would hand the job, for a local source and sink."""
     groups = json.loads((project_root() / "flink" / "application_properties.json").read_text())
     values = {
-        "source": {"local.path": str(source.resolve()), "stream.arn": ""},
+        "source": {"local.path": str(source.resolve()), "stream.arn": "", "local.replay.speed": str(replay_speed)},
         "sink": {"local.path": str(sink.resolve()), "stream.arn": ""},
-        "windows": {"size.seconds": str(window_seconds), "out.of.orderness.seconds": str(out_of_orderness_seconds)},
+        "windows": {
+            "size.seconds": str(window_seconds),
+            "out.of.orderness.seconds": str(out_of_orderness_seconds),
+            "allowed.lateness.seconds": str(allowed_lateness_seconds),
+        },
         "job": {"runtime.mode": runtime_mode, "parallelism": str(parallelism)},
     }
     for group in groups:
@@ -141,6 +265,8 @@ def run_realtime(
     *,
     window_seconds: int = 60,
     out_of_orderness_seconds: int = 5,
+    allowed_lateness_seconds: int = 300,
+    replay_speed: float = 0.0,
     parallelism: int = 0,
     runtime_mode: str = "batch",
     progress: bool = True,
@@ -152,13 +278,20 @@ def run_realtime(
     for kind in OUTPUT_KINDS:
         shutil.rmtree(output / kind, ignore_errors=True)
     mode = "streaming" if runtime_mode == "streaming" else "batch"
+    source = input_dir
+    merged: Path | None = None
+    if mode == "streaming":
+        # not under a hidden directory: Flink's file source skips paths that start with "." or "_"
+        merged = source = arrival_ordered(input_dir, Path(tempfile.mkdtemp(prefix="opsanalytics-arrivals-")))
     # beside the output, not in it: whatever reads the output directory reads only what the job wrote
     properties = write_local_properties(
         output.parent / f".{output.name}.application_properties.json",
-        source=input_dir,
+        source=source,
         sink=output,
         window_seconds=window_seconds,
         out_of_orderness_seconds=out_of_orderness_seconds,
+        allowed_lateness_seconds=allowed_lateness_seconds,
+        replay_speed=replay_speed if mode == "streaming" else 0.0,
         parallelism=parallelism,
         runtime_mode=mode,
     )
@@ -180,9 +313,25 @@ def run_realtime(
     finally:
         done.set()
         ticker.join()
-    seconds = time.perf_counter() - started
-    windows, late, rejected = collect_outputs(output)
-    return RealtimeReport(output, mode, records_in, seconds, windows, late, rejected)
+    try:
+        seconds = time.perf_counter() - started
+        windows, emissions, rejected = collect_outputs(output)
+        report = RealtimeReport(output, mode, records_in, seconds, windows, emissions, rejected)
+        if merged is not None:
+            window_ms = window_seconds * 1000
+            passed = watermark_arrivals(merged / "arrivals.b64", window_ms, out_of_orderness_seconds * 1000)
+            for doc in read_json_lines(output / "first-emissions"):
+                emitted = int(doc["delay_ms"])
+                report.first_emission_delays_ms.append(emitted)
+                start = parse_iso_ms(doc["window_start"])
+                if start in passed:
+                    watermark = passed[start] - start - window_ms
+                    report.watermark_delays_ms.append(watermark)
+                    report.processing_ms.append(int((emitted - watermark) / replay_speed))
+    finally:
+        if merged is not None:
+            shutil.rmtree(merged, ignore_errors=True)
+    return report
 
 
 def cmd_realtime(args: argparse.Namespace) -> int:
@@ -191,6 +340,8 @@ def cmd_realtime(args: argparse.Namespace) -> int:
         args.output,
         window_seconds=args.window_seconds,
         out_of_orderness_seconds=args.out_of_orderness_seconds,
+        allowed_lateness_seconds=args.allowed_lateness_seconds,
+        replay_speed=args.replay_speed,
         parallelism=args.parallelism,
         runtime_mode=args.mode,
     )
@@ -204,9 +355,11 @@ def add_realtime_command(subparsers: Any) -> argparse.ArgumentParser:
         "realtime",
         help="run the realtime metrics job (PyFlink) over a local logs stream",
         description="Run the PyFlink realtime metrics job on Flink's local mini-cluster: 60 s tumbling "
-        "event-time windows per service and log group (events, errors, latency percentiles), written as "
-        "JSON lines under OUTPUT/windows. Batch mode (default) is exact for a bounded input; streaming "
-        "mode behaves as in AWS and writes events that arrive after their window closed to OUTPUT/late.",
+        "event-time windows per service and log group (events, errors, latency percentiles, top error "
+        "signatures), written as JSON lines under OUTPUT/windows. Batch mode (default) emits each window once, "
+        "exact for a bounded input; streaming mode behaves as in AWS: it reads the shards interleaved by "
+        "arrival, emits each window when the watermark passes its end and again, with the next revision, when "
+        "late events correct it.",
     )
     parser.add_argument("--input", type=Path, required=True, help="local logs stream directory")
     parser.add_argument("--output", type=Path, required=True, help="metrics output directory")
@@ -215,14 +368,29 @@ def add_realtime_command(subparsers: Any) -> argparse.ArgumentParser:
         "--out-of-orderness-seconds",
         type=int,
         default=5,
-        help="watermark delay in streaming mode (default 5)",
+        help="watermark delay in streaming mode (default 5): a window's first emission waits this long",
+    )
+    parser.add_argument(
+        "--allowed-lateness-seconds",
+        type=int,
+        default=300,
+        help="streaming mode: how long after its first emission a window is still corrected by late events "
+        "(default 300); later events count in its late_events",
+    )
+    parser.add_argument(
+        "--replay-speed",
+        type=float,
+        default=0.0,
+        help="streaming mode: replay the stream at this many times real time by its arrival times (e.g. 60), so "
+        "that watermarks advance as the records come, as from Kinesis (default 0: as fast as it can be read, "
+        "when nearly every window is first emitted at the end)",
     )
     parser.add_argument("--parallelism", type=int, default=0, help="Flink parallelism (default: one per core)")
     parser.add_argument(
         "--mode",
         choices=("batch", "streaming"),
         default="batch",
-        help="batch: exact for bounded input (default); streaming: as in AWS, with late-event reports",
+        help="batch: exact for bounded input (default); streaming: as in AWS, with corrected windows",
     )
     parser.set_defaults(func=cmd_realtime)
     return parser

@@ -18,29 +18,55 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypedDict
 
 from opsanalytics.logevents.model import LogEvent
+from opsanalytics.logevents.signatures import normalise_message
 from opsanalytics.timestamps import iso_utc
 
-METRIC_WINDOW_SCHEMA_VERSION: Final = 1
+METRIC_WINDOW_SCHEMA_VERSION: Final = 2
+READABLE_WINDOW_SCHEMA_VERSIONS: Final = (1, 2)
+"""Version 1 documents (no revision, no owner, late events as separate reports) are still read, so that a metrics
+stream written by an earlier job drains after an upgrade."""
 DEFAULT_WINDOW_SECONDS: Final = 60
 PERCENTILES: Final = (0.50, 0.95, 0.99)
+TOP_SIGNATURES: Final = 5
+"""Error signatures a window carries: the most frequent, ties by signature."""
+MAX_SAMPLES: Final = 3
+"""Error lines a window carries: the earliest (by time, then text), so every run picks the same ones."""
+MAX_SAMPLE_CHARS: Final = 300
+MAX_TRACKED_SIGNATURES: Final = 1000
+"""Distinct signatures counted per window; further ones are counted under `OTHER_SIGNATURE`."""
+OTHER_SIGNATURE: Final = "<other>"
+
+
+class ErrorSignature(TypedDict):
+    signature: str
+    """`opsanalytics.logevents.signatures.normalise_message` of the error lines: the batch job's signature rules."""
+    count: int
 
 
 class MetricWindow(TypedDict):
-    """One realtime metric document (schema version 1). Latency fields are None when no event of the
-    window carried a latency. ``late_events`` counts events of this window that arrived after it was
-    emitted; they are reported separately as `LateEvents` (see the Flink job), so it is 0 when emitted."""
+    """One realtime metric document (schema version 2). Latency fields are None when no event of the window
+    carried a latency.
+
+    A window is emitted when the watermark passes its end (revision 1, what the alerts read first) and emitted
+    again, with the next revision, when events of it arrive later: within the job's allowed lateness they are
+    counted in ``events`` and the rest of the figures, after it in ``late_events`` only. The document with the
+    highest revision of a window id is the window."""
 
     schema_version: int
     record_type: Literal["metric_window"]
+    owner: str
+    """The AWS account of the log group (the subscription payload's ``owner``): log group names repeat across
+    accounts. Empty for documents of version 1."""
     service: str
     log_group: str
     window_start: str  # ISO-8601 UTC, "2026-01-01T10:00:00Z"
     window_end: str
+    revision: int
     events: int
     errors: int
     error_rate: float
@@ -50,6 +76,9 @@ class MetricWindow(TypedDict):
     latency_p99_ms: float | None
     latency_max_ms: float | None
     late_events: int
+    error_signatures: list[ErrorSignature]
+    samples: list[str]
+    """Up to `MAX_SAMPLES` error messages of the window (first line, at most `MAX_SAMPLE_CHARS`)."""
 
 
 # The contract's fields in document order, with their Flink SQL types: the Flink job's sink columns, the numeric
@@ -58,10 +87,12 @@ class MetricWindow(TypedDict):
 WINDOW_FIELDS: Final[tuple[tuple[str, str], ...]] = (
     ("schema_version", "INT"),
     ("record_type", "STRING"),
+    ("owner", "STRING"),
     ("service", "STRING"),
     ("log_group", "STRING"),
     ("window_start", "STRING"),
     ("window_end", "STRING"),
+    ("revision", "INT"),
     ("events", "BIGINT"),
     ("errors", "BIGINT"),
     ("error_rate", "DOUBLE"),
@@ -71,9 +102,9 @@ WINDOW_FIELDS: Final[tuple[tuple[str, str], ...]] = (
     ("latency_p99_ms", "DOUBLE"),
     ("latency_max_ms", "DOUBLE"),
     ("late_events", "BIGINT"),
+    ("error_signatures", "ARRAY<ROW<`signature` STRING, `count` BIGINT>>"),
+    ("samples", "ARRAY<STRING>"),
 )
-# a late-events report carries its window's key (the first six fields) and the running late count
-LATE_EVENTS_FIELDS: Final[tuple[tuple[str, str], ...]] = (*WINDOW_FIELDS[:6], ("late_events", "BIGINT"))
 COUNT_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind == "BIGINT")
 LATENCY_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind == "DOUBLE" and name.startswith("latency_"))
 NUMERIC_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind in ("BIGINT", "DOUBLE"))
@@ -81,8 +112,8 @@ NUMERIC_FIELDS: Final = tuple(name for name, kind in WINDOW_FIELDS if kind in ("
 
 
 class LateEvents(TypedDict):
-    """Events that reached the streaming job after their window had been emitted. ``late_events`` is the
-    running total for that window, so the newest document for a window id is the complete count."""
+    """Version 1 only: events that reached the streaming job after their window had been emitted, as a running
+    total per window. Version 2 counts them in the window's own ``late_events``, with a new revision."""
 
     schema_version: int
     record_type: Literal["late_events"]
@@ -99,13 +130,19 @@ def window_start_ms(timestamp_ms: int, window_seconds: int = DEFAULT_WINDOW_SECO
     return timestamp_ms - timestamp_ms % size
 
 
-def window_document_id(service: str, log_group: str, window_start: str) -> str:
-    """Deterministic document id of a window: a replay overwrites its document instead of adding one.
+def window_document_id(service: str, log_group: str, window_start: str, owner: str = "") -> str:
+    """Deterministic document id of a window: a replay overwrites its document instead of adding one, and every
+    revision of a window has the same id.
 
-    Hashed because log group names may be up to 512 characters and OpenSearch ids are capped at 512 bytes.
+    Hashed because log group names may be up to 512 characters and OpenSearch ids are capped at 512 bytes. The
+    owner is part of the key when there is one (version 2), so version 1 documents keep their ids.
     """
-    key = f"metric_window\x1f{service}\x1f{log_group}\x1f{window_start}"
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+    parts = (
+        ("metric_window", owner, service, log_group, window_start)
+        if owner
+        else ("metric_window", service, log_group, window_start)
+    )
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
 def percentile(sorted_values: Sequence[float], fraction: float) -> float:
@@ -131,50 +168,140 @@ def latency_percentiles(values: Iterable[float | None] | None) -> list[float] | 
     return [percentile(ordered, fraction) for fraction in PERCENTILES]
 
 
+def sample_text(message: str | None) -> str:
+    """An error line as a window carries it: its first line, at most `MAX_SAMPLE_CHARS`."""
+    return (message or "").strip().split("\n", 1)[0][:MAX_SAMPLE_CHARS]
+
+
 @dataclass(slots=True)
-class _Accumulator:
+class WindowAccumulator:
+    """The figures of one window as its events arrive, in any order and in any grouping: the reference below and
+    the Flink job's window state (`opsanalytics.realtime.revisions`) both add to one. Latencies are kept by the
+    caller (a list here, Flink list state in the job), so that adding to a window never copies them."""
+
     events: int = 0
     errors: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latency_count: int = 0
+    late_events: int = 0
+    signatures: dict[str, int] = field(default_factory=dict)
+    samples: list[tuple[int, str]] = field(default_factory=list)
+    """The earliest error lines as (timestamp, text), sorted, at most `MAX_SAMPLES`."""
+
+    def add(
+        self,
+        events: int,
+        errors: int,
+        latency_count: int,
+        signatures: Mapping[str, int] | None = None,
+        samples: Iterable[tuple[int, str]] = (),
+    ) -> None:
+        self.events += events
+        self.errors += errors
+        self.latency_count += latency_count
+        counted = self.signatures
+        for signature, count in (signatures or {}).items():
+            if signature in counted or len(counted) < MAX_TRACKED_SIGNATURES:
+                counted[signature] = counted.get(signature, 0) + count
+            else:
+                counted[OTHER_SIGNATURE] = counted.get(OTHER_SIGNATURE, 0) + count
+        new = list(samples)
+        if new:
+            self.samples = sorted({*self.samples, *new})[:MAX_SAMPLES]
+
+    def top_signatures(self) -> list[ErrorSignature]:
+        ranked = sorted(self.signatures.items(), key=lambda item: (-item[1], item[0]))[:TOP_SIGNATURES]
+        return [ErrorSignature(signature=signature, count=count) for signature, count in ranked]
+
+    def document(
+        self,
+        owner: str,
+        service: str,
+        log_group: str,
+        start_ms: int,
+        *,
+        latency: tuple[float, float, float, float] | None,
+        revision: int = 1,
+        window_seconds: int = DEFAULT_WINDOW_SECONDS,
+    ) -> MetricWindow:
+        """The window document; ``latency`` is (p50, p95, p99, max) in ms (`latency_summary`)."""
+        p50, p95, p99, most = latency if latency is not None else (None, None, None, None)
+        return MetricWindow(
+            schema_version=METRIC_WINDOW_SCHEMA_VERSION,
+            record_type="metric_window",
+            owner=owner,
+            service=service,
+            log_group=log_group,
+            window_start=iso_utc(start_ms),
+            window_end=iso_utc(start_ms + window_seconds * 1000),
+            revision=revision,
+            events=self.events,
+            errors=self.errors,
+            error_rate=self.errors / self.events if self.events else 0.0,
+            latency_count=self.latency_count,
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            latency_p99_ms=p99,
+            latency_max_ms=most,
+            late_events=self.late_events,
+            error_signatures=self.top_signatures(),
+            samples=[text for _, text in self.samples],
+        )
+
+
+def latency_summary(values: Sequence[float]) -> tuple[float, float, float, float] | None:
+    """(p50, p95, p99, max) of `values`, None when there are none."""
+    percentiles = latency_percentiles(values)
+    if percentiles is None:
+        return None
+    return (percentiles[0], percentiles[1], percentiles[2], max(values))
+
+
+WindowKey = tuple[int, str, str, str]
+"""(window start ms, owner, service, log group)."""
+
+
+def event_window_key(event: LogEvent, window_seconds: int = DEFAULT_WINDOW_SECONDS) -> WindowKey:
+    return (
+        window_start_ms(event["timestamp"], window_seconds),
+        event.get("owner") or "",
+        event["service"],
+        event["log_group"],
+    )
 
 
 def compute_windows(events: Iterable[LogEvent], window_seconds: int = DEFAULT_WINDOW_SECONDS) -> list[MetricWindow]:
-    """Exact metric windows of `events`, sorted by (window_start, service, log_group).
-
-    Every event lands in its window whatever the order it comes in, so ``late_events`` is 0: this is what
-    the streaming job reports once its windows and its late-event counts are added up.
-    """
+    """Exact metric windows of `events`, sorted by (window_start, owner, service, log_group), each as its first
+    revision: every event lands in its window whatever the order it comes in, so ``late_events`` is 0. The
+    streaming job's windows equal these once no event of them is later than the allowed lateness."""
     if window_seconds <= 0:
         raise ValueError("window_seconds must be positive")
-    windows: dict[tuple[int, str, str], _Accumulator] = {}
+    windows: dict[WindowKey, tuple[WindowAccumulator, list[float]]] = {}
     for event in events:
-        key = (window_start_ms(event["timestamp"], window_seconds), event["service"], event["log_group"])
-        acc = windows.get(key)
-        if acc is None:
-            acc = windows[key] = _Accumulator()
-        acc.events += 1
-        if event["error"]:
-            acc.errors += 1
+        key = event_window_key(event, window_seconds)
+        entry = windows.get(key)
+        if entry is None:
+            entry = windows[key] = (WindowAccumulator(), [])
+        acc, latencies = entry
         latency = event.get("latency_ms")
         if latency is not None:
-            acc.latencies.append(float(latency))
-    result: list[MetricWindow] = []
-    for (start, service, log_group), acc in sorted(windows.items()):
-        percentiles = latency_percentiles(acc.latencies)
-        summary = None if percentiles is None else (percentiles[0], percentiles[1], percentiles[2], max(acc.latencies))
-        result.append(
-            metric_window(
-                service,
-                log_group,
-                start,
-                events=acc.events,
-                errors=acc.errors,
-                latency_count=len(acc.latencies),
-                latency=summary,
-                window_seconds=window_seconds,
+            latencies.append(float(latency))
+        if event["error"]:
+            message = event.get("message")
+            acc.add(
+                1,
+                1,
+                0 if latency is None else 1,
+                {normalise_message(message): 1},
+                [(event["timestamp"], sample_text(message))],
             )
+        else:
+            acc.add(1, 0, 0 if latency is None else 1)
+    return [
+        acc.document(
+            owner, service, log_group, start, latency=latency_summary(latencies), window_seconds=window_seconds
         )
-    return result
+        for (start, owner, service, log_group), (acc, latencies) in sorted(windows.items())
+    ]
 
 
 def metric_window(
@@ -187,24 +314,12 @@ def metric_window(
     latency_count: int,
     latency: tuple[float, float, float, float] | None,
     window_seconds: int = DEFAULT_WINDOW_SECONDS,
+    owner: str = "",
+    revision: int = 1,
+    late_events: int = 0,
 ) -> MetricWindow:
-    """One window document as emitted (``late_events`` 0); ``latency`` is (p50, p95, p99, max) in ms, None
-    when no event of the window carried a latency."""
-    p50, p95, p99, most = latency if latency is not None else (None, None, None, None)
-    return MetricWindow(
-        schema_version=METRIC_WINDOW_SCHEMA_VERSION,
-        record_type="metric_window",
-        service=service,
-        log_group=log_group,
-        window_start=iso_utc(start_ms),
-        window_end=iso_utc(start_ms + window_seconds * 1000),
-        events=events,
-        errors=errors,
-        error_rate=errors / events,
-        latency_count=latency_count,
-        latency_p50_ms=p50,
-        latency_p95_ms=p95,
-        latency_p99_ms=p99,
-        latency_max_ms=most,
-        late_events=0,
+    """One window document from its figures (fixtures, sample events); ``latency`` is (p50, p95, p99, max)."""
+    acc = WindowAccumulator(events=events, errors=errors, latency_count=latency_count, late_events=late_events)
+    return acc.document(
+        owner, service, log_group, start_ms, latency=latency, revision=revision, window_seconds=window_seconds
     )
