@@ -1,23 +1,33 @@
-"""1M log events through the local realtime job (PyFlink mini-cluster, batch mode): wall time including
-start-up, events/s and peak RSS of the process tree (this process, the JVM and the Python workers).
+"""Log events through the local realtime job (PyFlink mini-cluster): per mode, wall time including start-up,
+events/s, CPU time and peak RSS of the process tree (the run's process, the JVM and the Python workers), each
+run on the same stream in the same invocation.
 
-    python bench/bench_realtime.py [--events 1000000] [--parallelism 2] [--workdir .local/bench-realtime]
+    python bench/bench_realtime.py [--events 1000000] [--parallelism 2] [--modes batch,streaming]
+        [--baseline-checkout DIR] [--workdir .local/bench-realtime]
 
-Baseline on a 2-core Debian machine (Python 3.11, Java 17), 1M events: goal ≤ 25 s; measured 25 s at load ≈ 2
-(another job on the machine), 35-38 s at load 3-4, ≈ 1 GiB peak RSS.
+- batch: every window emitted once, at the end of the bounded input (the default for a local directory);
+- streaming: as in AWS, with watermarks and windows that update (a keyed process function per window, its
+  corrections within the allowed lateness), read as fast as it can be, not replayed at a speed;
+- `--baseline-checkout DIR` runs the same stream through another checkout's job too (e.g. a worktree of an
+  earlier commit: `git worktree add /tmp/before <commit>`), in the modes given, as the baseline.
+
+Baseline on a 2-core Debian machine (Python 3.11, Java 17), 1M events in batch mode: goal ≤ 25 s; measured 25 s
+at load ≈ 2 (another job on the machine), 35-38 s at load 3-4, ≈ 1 GiB peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 from opsanalytics.local.samples import SERVICES, generate_sample_batches
-from opsanalytics.realtime.local import run_realtime
 from opsanalytics.streams import write_stream
 
 GOAL_SECONDS = 25.0
@@ -74,12 +84,42 @@ class PeakRss:
         self._thread.join()
 
 
+RUN_ONE = """
+import json, sys
+from pathlib import Path
+from opsanalytics.realtime.local import run_realtime
+report = run_realtime(Path(sys.argv[1]), Path(sys.argv[2]), parallelism=int(sys.argv[3]), runtime_mode=sys.argv[4],
+                      progress=False)
+print(report.summary(), file=sys.stderr)
+print(json.dumps({"events": report.events_read, "seconds": report.seconds, "windows": len(report.windows)}))
+"""
+
+
+def run_one(checkout: Path | None, stream_dir: Path, output: Path, parallelism: int, mode: str) -> dict[str, float]:
+    """One run of the job in a process of its own (with `checkout`'s code when given), measured from outside."""
+    env = dict(os.environ)
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout.resolve() / "src")
+    command = [sys.executable, "-c", RUN_ONE, str(stream_dir), str(output), str(parallelism), mode]
+    with PeakRss() as rss:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{done.stderr[-3000:]}")
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures | {"rss": rss.peak, "cpu": rss.cpu_seconds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--modes", default="batch,streaming", help="comma-separated: batch, streaming")
+    parser.add_argument("--baseline-checkout", type=Path, help="another checkout to run the same stream through")
     parser.add_argument("--workdir", type=Path, default=Path(".local/bench-realtime"))
     args = parser.parse_args()
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    if not modes or set(modes) - {"batch", "streaming"}:
+        parser.error("--modes takes batch and/or streaming")
 
     per_minute = sum(s.requests_per_minute for s in SERVICES) * 1.86  # ≈ log lines per request, all services
     minutes = 60
@@ -92,17 +132,24 @@ def main() -> None:
         f"input: {records} records in {len(list(stream_dir.iterdir()))} files, "
         f"{time.perf_counter() - started:.1f} s to generate"
     )
-
     load_before = os.getloadavg()[0]
-    with PeakRss() as rss:
-        report = run_realtime(stream_dir, args.workdir / "metrics", parallelism=args.parallelism, progress=False)
-    events = report.events_read
-    print(report.summary())
-    print(f"events          {events:,}")
-    print(f"wall time       {report.seconds:.1f} s (incl. Flink start-up; goal ≤ {GOAL_SECONDS:.0f} s)")
-    print(f"throughput      {events / report.seconds:,.0f} events/s")
-    print(f"peak RSS (tree) {rss.peak / 2**30:.2f} GiB")
-    print(f"CPU time (tree) {rss.cpu_seconds:.1f} s (user + system; independent of other load)")
+    runs: list[tuple[str, dict[str, float]]] = []
+    checkouts: list[tuple[str, Path | None]] = [("this checkout", None)]
+    if args.baseline_checkout:
+        checkouts.append((f"baseline {args.baseline_checkout}", args.baseline_checkout))
+    for label, checkout in checkouts:
+        for mode in modes:
+            print(f"running {mode} mode ({label}) …", flush=True)
+            output = args.workdir / f"metrics-{len(runs)}"
+            runs.append((f"{mode:<9} {label}", run_one(checkout, stream_dir, output, args.parallelism, mode)))
+    print()
+    print(f"{'run':<40} {'events':>10} {'windows':>8} {'wall s':>7} {'events/s':>9} {'CPU s':>7} {'RSS GiB':>8}")
+    for label, r in runs:
+        print(
+            f"{label:<40} {int(r['events']):>10,} {int(r['windows']):>8,} {r['seconds']:>7.1f} "
+            f"{r['events'] / r['seconds']:>9,.0f} {r['cpu']:>7.1f} {r['rss'] / 2**30:>8.2f}"
+        )
+    print(f"(wall time includes Flink's start-up; batch-mode goal ≤ {GOAL_SECONDS:.0f} s for 1M events)")
     # The machine may be shared: a load above the core count means the figures above include waiting.
     print(f"load average    {load_before:.1f} before, {os.getloadavg()[0]:.1f} after ({os.cpu_count()} cores)")
 
