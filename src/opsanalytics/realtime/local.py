@@ -146,11 +146,8 @@ def watermark_arrivals(merged: Path, window_ms: int, bound_ms: int) -> dict[int,
     with merged.open(encoding="ascii") as handle:
         for line in handle:
             stamp, data = split_line(line.strip())
-            try:
-                times = [int(e["timestamp"]) for e in json.loads(gzip.decompress(base64.b64decode(data)))["logEvents"]]
-            except Exception:  # noqa: S112 - what the job rejects opens no window and moves no watermark
-                continue
-            if stamp is None or not times:
+            times = _event_times(data)
+            if stamp is None or not times:  # what the job rejects opens no window and moves no watermark
                 continue
             for start in {ts - ts % window_ms for ts in times} - seen:
                 seen.add(start)
@@ -184,12 +181,17 @@ def collect_outputs(output: Path) -> tuple[list[MetricWindow], int, Counter[str]
     return windows, emissions, rejected
 
 
-def _newest_event_ms(data: str) -> int | None:
+def _event_times(data: str) -> list[int] | None:
+    """The event times of a stream record, or None for a control message or a malformed record."""
     try:
-        payload = json.loads(gzip.decompress(base64.b64decode(data)))
-        return max(int(event["timestamp"]) for event in payload["logEvents"])
-    except Exception:  # a control message or a malformed record keeps its place in its shard
+        return [int(event["timestamp"]) for event in json.loads(gzip.decompress(base64.b64decode(data)))["logEvents"]]
+    except Exception:
         return None
+
+
+def _newest_event_ms(data: str) -> int | None:
+    times = _event_times(data)
+    return max(times) if times else None  # None: the record keeps its place in its shard
 
 
 def _shard_in_arrival_order(records: list[tuple[int | None, str]]) -> Iterator[tuple[int, str]]:
