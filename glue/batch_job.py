@@ -14,6 +14,10 @@ Where the documents go in Glue (``--sink``; given, it wins):
 - ``connector`` (the default when ``--extra-jars`` names an ``opensearch-spark`` jar): the OpenSearch Spark
   connector; the job stops before reading anything if its classes are not on the classpath.
 - ``none``: Parquet only.
+
+With an OpenSearch sink the run also reads the realtime windows of the hours it recomputes
+(``--realtime_index_prefix``, default ``metrics-realtime-``) and writes how many of their events they counted
+(`opsanalytics.batch.accuracy`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, Protocol
 
+from opsanalytics.batch.accuracy import OpenSearchWindowCounts, RealtimeWindowCounts
 from opsanalytics.batch.job import BatchReport, PreparedRun, run
 from opsanalytics.batch.settings import BatchSettings, Sink
 from opsanalytics.batch.sinks import BulkSink, ConnectorSink, NoSink, connector_available
@@ -42,6 +47,7 @@ OPTIONAL: Final = (
     "sink",
     "opensearch_url",
     "index_suffix",
+    "realtime_index_prefix",
     "slo_config",
     "top_signatures",
     "write_parquet",
@@ -126,6 +132,22 @@ def glue_sink(
         client.close()
 
 
+@contextmanager
+def glue_realtime_windows(
+    settings: BatchSettings, args: Mapping[str, str], env: Mapping[str, str]
+) -> Iterator[RealtimeWindowCounts | None]:
+    """Where the run reads the realtime windows for its accuracy figures: the same OpenSearch it writes to
+    (None with sink ``none``)."""
+    if settings.sink == "none" or not settings.opensearch_url:
+        yield None
+        return
+    client = create_client(glue_opensearch_settings(settings.opensearch_url, args, env))
+    try:
+        yield OpenSearchWindowCounts(client, settings.realtime_index_prefix)
+    finally:
+        client.close()
+
+
 class JobRuntime(Protocol):
     """Where the job runs: its Spark session, the Glue bookmark when there is one, and the end of the job."""
 
@@ -148,8 +170,16 @@ def execute(
     """One run: the sink `settings` name, `opsanalytics.batch.job.run`, and the job's commit when every document
     was written (a Glue bookmark commits itself inside the run, after every output)."""
     bookmark = runtime.bookmark(settings) if settings.bookmark == "glue" else None
-    with glue_sink(runtime.spark, settings, args, env) as sink:
-        report = run(runtime.spark, settings, bookmark=bookmark, sink=sink, progress=progress, prepared=prepared)
+    with glue_sink(runtime.spark, settings, args, env) as sink, glue_realtime_windows(settings, args, env) as realtime:
+        report = run(
+            runtime.spark,
+            settings,
+            bookmark=bookmark,
+            sink=sink,
+            realtime=realtime,
+            progress=progress,
+            prepared=prepared,
+        )
     if report.ok and settings.bookmark != "glue":
         runtime.commit()
     return report

@@ -23,6 +23,8 @@ import orjson
 import pytest
 from opensearchpy import OpenSearch
 
+from opsanalytics.alerting.history import realtime_index
+from opsanalytics.batch.accuracy import OpenSearchWindowCounts
 from opsanalytics.batch.inputs import list_inputs
 from opsanalytics.batch.job import BatchReport, run
 from opsanalytics.batch.local import local_spark_session, run_local_batch
@@ -32,10 +34,10 @@ from opsanalytics.batch.slo import SloCounts, load_slo_config, slo_report
 from opsanalytics.local.samples import Incident, generate_sample_batches
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.logevents.signatures import normalise_message, signature_id
-from opsanalytics.opensearch.bulk import BulkOperation
+from opsanalytics.opensearch.bulk import BulkOperation, BulkWriter
 from opsanalytics.paths import project_root
 from opsanalytics.ports import SinkResult
-from opsanalytics.realtime.windows import percentile
+from opsanalytics.realtime.windows import compute_windows, percentile, window_document_id
 from opsanalytics.storage import DirectoryStore
 from opsanalytics.timestamps import iso_utc
 from opsanalytics.transform.firehose import transform_record
@@ -248,21 +250,63 @@ class JobRun:
     settings: BatchSettings
     report: BatchReport
     events: list[LogEvent]
+    realtime_missed: dict[tuple[str, str, str], tuple[int, int | None]]
+    """the windows the stored realtime windows get wrong: (start, service, log group) → (batch, realtime events)"""
+
+
+def store_realtime_windows(
+    client: OpenSearch, prefix: str, events: list[LogEvent]
+) -> dict[tuple[str, str, str], tuple[int, int | None]]:
+    """The realtime windows of ``events`` as the metrics function stores them, but one window without 3 of its
+    events (they came after the allowed lateness) and one window never written (the stream lost it)."""
+    windows = compute_windows(events)
+    busiest = sorted(windows, key=lambda window: (-window["events"], window["window_start"]))
+    short, lost = busiest[0], busiest[1]
+    short.update(events=short["events"] - 3, late_events=3, revision=2)
+    operations = [
+        BulkOperation(
+            realtime_index(prefix, window["window_start"]),
+            window_document_id(window["service"], window["log_group"], window["window_start"], window["owner"]),
+            dict(window),
+        )
+        for window in windows
+        if window is not lost
+    ]
+    result = BulkWriter.for_client(client).write(operations)
+    assert not result.failed
+    client.indices.refresh(index=f"{prefix}*")
+    return {
+        (short["window_start"], short["service"], short["log_group"]): (short["events"] + 3, short["events"]),
+        (lost["window_start"], lost["service"], lost["log_group"]): (lost["events"], None),
+    }
 
 
 @pytest.fixture(scope="module")
-def job(spark: Any, tmp_path_factory: pytest.TempPathFactory, opensearch_url: str, names: IndexNames) -> JobRun:
+def job(
+    spark: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    opensearch_url: str,
+    opensearch_client: OpenSearch,
+    names: IndexNames,
+) -> Iterator[JobRun]:
     bucket = build_bucket(tmp_path_factory.mktemp("batch") / "bucket")
+    events = archive_events(bucket.root)
+    realtime_prefix = f"metrics-realtime-{names.token}-"
+    missed = store_realtime_windows(opensearch_client, realtime_prefix, events)
     settings = BatchSettings(
         bucket=str(bucket.root),
         sink="bulk",
         opensearch_url=opensearch_url,
         index_suffix=names.token,
+        realtime_index_prefix=realtime_prefix,
         slo_config=SLO_CONFIG,
         top_signatures=TOP_SIGNATURES,
     )
     report = run_local_batch(settings, spark=spark)
-    return JobRun(bucket, settings, report, archive_events(bucket.root))
+    yield JobRun(bucket, settings, report, events, missed)
+    existing = opensearch_client.indices.get(index=f"{realtime_prefix}*", expand_wildcards="all")
+    if existing:
+        opensearch_client.indices.delete(index=",".join(sorted(existing)))
 
 
 def _search(client: OpenSearch, pattern: str, kind: str | None = None) -> list[dict[str, Any]]:
@@ -364,6 +408,35 @@ def test_reconcile_minute_counts_with_the_realtime_reference(job: JobRun, spark:
     assert reconcile(batch, realtime) == []
 
 
+def test_the_share_of_events_the_realtime_windows_counted_is_reported_per_hour(
+    job: JobRun, opensearch_client: OpenSearch, names: IndexNames
+) -> None:
+    """Against the stored realtime windows (one short of 3 events, one never written): the summary and one
+    ``realtime_accuracy`` document per hour recomputed say how many events the realtime windows counted and which
+    windows differ."""
+    accuracy = job.report.accuracy
+    missed = sum(batch - (realtime or 0) for batch, realtime in job.realtime_missed.values())
+    assert accuracy.batch_events == len(job.events)
+    assert accuracy.counted_events == len(job.events) - missed
+    documents = _search(opensearch_client, f"log-insights-*-{names.token}", "realtime_accuracy")
+    # the hours recomputed that have events: the last of the first day and the first of the second
+    assert sorted(d["period_start"] for d in documents) == ["2026-01-31T23:00:00Z", "2026-02-01T00:00:00Z"]
+    assert sum(d["batch_events"] for d in documents) == len(job.events)
+    assert sum(d["late_events"] for d in documents) == 3
+    assert sum(d["windows_missing"] for d in documents) == 1
+    differences = {
+        (item["window_start"], item["service"], item["log_group"]): (item["batch_events"], item["realtime_events"])
+        for d in documents
+        for item in d["differences"]
+    }
+    assert differences == job.realtime_missed
+    assert all(d["windows_differing"] == len(d["differences"]) for d in documents)
+    assert sum(d["windows"] for d in documents) == len(compute_windows(job.events))
+    share = f"{100 * (len(job.events) - missed) / len(job.events):.2f} %"
+    assert f"realtime accuracy   {share:>11}  of {len(job.events)} events" in job.report.summary()
+    assert "windows differing          2" in job.report.summary()
+
+
 def test_second_run_does_no_work_and_full_rerun_writes_no_duplicates(
     job: JobRun, spark: Any, opensearch_client: OpenSearch, names: IndexNames
 ) -> None:
@@ -398,7 +471,9 @@ class CapturingSink:
         return SinkResult(written=len(self.operations))
 
 
-def test_rows_or_the_columnar_cache_give_the_same_documents(job: JobRun, spark: Any) -> None:
+def test_rows_or_the_columnar_cache_give_the_same_documents(
+    job: JobRun, spark: Any, opensearch_client: OpenSearch
+) -> None:
     """Local runs keep the input scan as rows, Glue runs in Spark's columnar cache (`keep`): the documents are
     the same either way, including the corrupt-line and overflow cases of the bucket."""
     documents = {}
@@ -407,7 +482,8 @@ def test_rows_or_the_columnar_cache_give_the_same_documents(job: JobRun, spark: 
             **{**_fields(job.settings), "keep": how, "full": True, "bookmark": "none", "write_parquet": False}
         )
         sink = CapturingSink()
-        report = run(spark, settings, sink=sink)
+        realtime = OpenSearchWindowCounts(opensearch_client, job.settings.realtime_index_prefix)
+        report = run(spark, settings, sink=sink, realtime=realtime)
         assert report.invalid_rows == job.report.invalid_rows
         documents[how] = sorted(
             (op.index, op.doc_id, orjson.dumps(op.document, option=orjson.OPT_SORT_KEYS)) for op in sink.operations

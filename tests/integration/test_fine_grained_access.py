@@ -16,6 +16,7 @@ import pytest
 from opensearchpy import AuthorizationException, OpenSearch
 
 from opsanalytics.alerting import read_outbox
+from opsanalytics.batch.accuracy import OpenSearchWindowCounts, WindowCounts
 from opsanalytics.deploy import bootstrap
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.opensearch import BulkOperation, BulkWriter, OpenSearchSettings, create_client
@@ -215,6 +216,12 @@ def test_the_batch_job_writes_roll_ups_and_reports_and_nothing_else(
         ]
     )
     assert result.indexed == 2 and not result.failed
+    # it reads the realtime windows for the accuracy figures, and writes none
+    window = {"service": "checkout", "log_group": "/c", "events": 4, "errors": 1, "late_events": 0}
+    window |= {"window_start": "2026-01-01T10:00:00Z", "window_end": "2026-01-01T10:01:00Z"}
+    client_as(cluster, "realtime").index(index="metrics-realtime-fgac-2026.01.01", id="w1", body=window, refresh=True)
+    counts = OpenSearchWindowCounts(client, "metrics-realtime-fgac-").counts(1_767_261_600_000, 1_767_265_200_000)
+    assert counts.windows == {(1_767_261_600_000, "checkout", "/c"): WindowCounts(4, 1)}
     assert refused(lambda: client.index(index="metrics-realtime-fgac-2026.01.01", body={"x": 1}))
     assert refused(lambda: client.index(index="alerts-fgac-state", id="b", body={"x": 1}))
     assert refused(lambda: client.indices.delete(index="log-insights-fgac-2026.01"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from opsanalytics.batch.accuracy import Accuracy, RealtimeCounts, WindowCounts, compare
 from opsanalytics.batch.inputs import (
     HOUR_MS,
     NoBookmark,
@@ -251,3 +252,69 @@ def test_gzip_problems_are_found(tmp_path: Path) -> None:
     inventory = DirectoryStore(tmp_path)
     found = find_corrupt_files(inventory, list_inputs(inventory, "events/"))
     assert [c.uri for c in found] == [f"file://{folder}/bad.gz"]
+
+
+# ---- realtime accuracy ------------------------------------------------------------------------------
+
+H0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def _minutes(*entries: tuple[int, str, int, int]) -> dict[tuple[int, str, str], WindowCounts]:
+    """(minute offset from H0, service, events, errors) → batch per-minute counts of log group /svc."""
+    return {
+        (H0 + minute * 60_000, service, "/svc"): WindowCounts(events, errors)
+        for minute, service, events, errors in entries
+    }
+
+
+def test_accuracy_counts_each_window_once_and_names_the_differences() -> None:
+    batch = _minutes((0, "a", 10, 1), (1, "a", 5, 0), (2, "a", 4, 0), (61, "b", 7, 0))
+    realtime = RealtimeCounts(
+        span_ms=60_000,
+        windows={
+            (H0, "a", "/svc"): WindowCounts(10, 1),  # right
+            (H0 + 60_000, "a", "/svc"): WindowCounts(3, 0, late_events=2),  # two after the allowed lateness
+            # minute 2 never written
+            (H0 + 61 * 60_000, "b", "/svc"): WindowCounts(9, 0),  # counted twice: no credit beyond the batch count
+            (H0 + 62 * 60_000, "b", "/svc"): WindowCounts(1, 0),  # an event the batch job does not have
+        },
+    )
+    first, second = compare(batch, realtime, [H0, H0 + HOUR_MS, H0 + 2 * HOUR_MS])
+    assert (first.batch_events, first.realtime_events, first.counted_events, first.late_events) == (19, 13, 13, 2)
+    assert (first.windows, first.windows_differing, first.windows_missing) == (3, 2, 1)
+    assert [(d.window_start, d.batch_events, d.realtime_events) for d in first.differences] == [
+        ("2026-01-01T00:02:00Z", 4, None),
+        ("2026-01-01T00:01:00Z", 5, 3),
+    ]
+    assert (second.batch_events, second.realtime_events, second.counted_events) == (7, 10, 7)
+    assert (second.windows, second.windows_differing, second.windows_missing) == (2, 2, 0)
+    assert second.counted_share == 1.0 and first.counted_share == pytest.approx(13 / 19)
+    accuracy = Accuracy(hours=[first, second])
+    assert accuracy.counted_share == pytest.approx(20 / 26)
+    assert "76.92 %  of 26 events" in "\n".join(accuracy.summary_lines())
+
+
+def test_accuracy_sums_batch_minutes_into_the_realtime_span() -> None:
+    batch = _minutes((0, "a", 1, 0), (4, "a", 2, 1), (5, "a", 3, 0))
+    realtime = RealtimeCounts(
+        span_ms=300_000,
+        windows={(H0, "a", "/svc"): WindowCounts(3, 1), (H0 + 300_000, "a", "/svc"): WindowCounts(3, 0)},
+    )
+    (hour,) = compare(batch, realtime, [H0])
+    assert (hour.windows, hour.windows_differing, hour.counted_events, hour.window_seconds) == (2, 0, 6, 300)
+
+
+def test_a_failed_read_of_the_realtime_windows_is_reported_and_does_not_fail_the_run() -> None:
+    from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+
+    from opsanalytics.batch.job import realtime_accuracy
+
+    class Unreachable:
+        def counts(self, start_ms: int, end_ms: int) -> RealtimeCounts:
+            raise OpenSearchConnectionError("N/A", "connection refused", None)
+
+    rows = [{"minute_start": H0, "service": "a", "log_group": "/svc", "events": 1, "errors": 0}]
+    failed = realtime_accuracy(Unreachable(), rows, [H0])
+    assert not failed.hours and "reading the realtime windows failed: ConnectionError" in failed.not_compared
+    assert "not compared" in failed.summary_lines()[0]
+    assert "no OpenSearch" in realtime_accuracy(None, rows, [H0]).not_compared

@@ -10,10 +10,11 @@ the settings, the Spark session and, in Glue, the bookmark and job commit. Steps
    times inside them: their UTC hours are recomputed, and the days that have closed are finalized
    (`inputs.plan_hours`);
 3. read the other objects that hold events of those hours (their partition, or the straggler index says so);
-4. aggregate (four concurrent Spark jobs): hourly roll-ups for the hours, daily roll-ups, error signatures, SLO
-   and Lambda reports for the finalized days; write Parquet (dynamic partition overwrite; the hours of a day not
-   recomputed are carried over) and the documents (deterministic ids, so a rerun overwrites); then save the plan
-   state and commit the bookmark.
+4. aggregate (five concurrent Spark jobs): hourly roll-ups and per-minute counts for the hours, daily roll-ups,
+   error signatures, SLO and Lambda reports for the finalized days;
+5. compare the per-minute counts with the realtime windows of the hours (`opsanalytics.batch.accuracy`);
+6. write Parquet (dynamic partition overwrite; the hours of a day not recomputed are carried over) and the
+   documents (deterministic ids, so a rerun overwrites); then save the plan state and commit the bookmark.
 
 Every event read is accounted for in the report: counted in the hours recomputed, read with an object of those
 hours but of another hour (counted when its own hour is), or an unusable line.
@@ -29,12 +30,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
+from opensearchpy.exceptions import OpenSearchException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.util import inheritable_thread_target
 
 from opsanalytics.batch import transforms as tx
+from opsanalytics.batch.accuracy import (
+    Accuracy,
+    HourAccuracy,
+    RealtimeWindowCounts,
+    WindowCounts,
+    WindowKey,
+    compare,
+)
 from opsanalytics.batch.inputs import (
+    HOUR_MS,
     CorruptFile,
     HourPlan,
     NoBookmark,
@@ -95,6 +106,8 @@ class BatchReport:
     parquet_location: str | None = None
     sink: str = "none"
     documents: SinkResult = field(default_factory=SinkResult)
+    accuracy: Accuracy = field(default_factory=lambda: Accuracy(not_compared="no hours recomputed"))
+    """the realtime windows' counts against this run's, per hour recomputed"""
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -118,6 +131,7 @@ class BatchReport:
             f"  unusable lines      {sum(self.invalid_rows.values()):>10}  in {len(self.invalid_rows)} files",
         ]
         lines.extend(f"  rows {name:<15}{count:>10}" for name, count in self.rows.items())
+        lines.extend(self.accuracy.summary_lines())
         if self.parquet_location:
             lines.append(f"  Parquet             {self.parquet_location}")
         lines.append(f"  documents ({self.sink}){'':<{max(0, 9 - len(self.sink))}}{self.documents.written:>10}")
@@ -156,6 +170,34 @@ def read_events(spark: SparkSession, uris: Sequence[str], *, corrupt_record: boo
     if corrupt_record:
         reader = reader.option("columnNameOfCorruptRecord", tx.CORRUPT_COLUMN)
     return reader.json(list(uris)).withColumn(tx.INPUT_FILE_COLUMN, F.input_file_name())
+
+
+def accuracy_operations(hours: Iterable[HourAccuracy], suffix: str) -> list[BulkOperation]:
+    """One ``realtime_accuracy`` document per hour compared, in the hour's ``log-insights`` index."""
+    operations = []
+    for hour in hours:
+        document = {"schema_version": INSIGHTS_SCHEMA_VERSION, "kind": "realtime_accuracy", **hour.document()}
+        doc_id = document_id("realtime_accuracy", document["period_start"])
+        operations.append(BulkOperation(index_name("log-insights", hour.hour_start_ms, suffix), doc_id, document))
+    return operations
+
+
+def realtime_accuracy(
+    realtime: RealtimeWindowCounts | None, minute_rows: Iterable[dict[str, Any]], hours: Sequence[int]
+) -> Accuracy:
+    """`compare` of the realtime windows of ``hours`` with the batch minute counts; a failed read is reported
+    in the summary, never fails the run (the batch outputs do not depend on it)."""
+    if realtime is None:
+        return Accuracy(not_compared="no OpenSearch to read the realtime windows from")
+    batch: dict[WindowKey, WindowCounts] = {
+        (row["minute_start"], row["service"], row["log_group"]): WindowCounts(row["events"], row["errors"])
+        for row in minute_rows
+    }
+    try:
+        counts = realtime.counts(min(hours), max(hours) + HOUR_MS)
+    except OpenSearchException as error:  # refused, unreachable, timed out: reported, the run goes on
+        return Accuracy(not_compared=f"reading the realtime windows failed: {type(error).__name__}: {error}"[:300])
+    return Accuracy(hours=compare(batch, counts, hours), other_spans=counts.other_spans)
 
 
 def _submit(pool: ThreadPoolExecutor, task: Callable[[], _T]) -> Future[_T]:
@@ -380,11 +422,13 @@ def run(
     inventory: ObjectStore | None = None,
     bookmark: Bookmark | None = None,
     sink: DocumentSink | None = None,
+    realtime: RealtimeWindowCounts | None = None,
     progress: Callable[[str], None] | None = None,
     prepared: PreparedRun | None = None,
 ) -> BatchReport:
-    """Run the batch job once. ``sink`` None means Parquet only (sink 'none'); ``prepared`` is the result of
-    `prepare` when the caller ran it already (then ``inventory`` and ``bookmark`` are its)."""
+    """Run the batch job once. ``sink`` None means Parquet only (sink 'none'); ``realtime`` is where the realtime
+    windows are read for the accuracy figures (None: not compared); ``prepared`` is the result of `prepare` when
+    the caller ran it already (then ``inventory`` and ``bookmark`` are its)."""
     say = progress or (lambda _message: None)
     if prepared is None:
         prepared = prepare(settings, inventory=inventory, bookmark=bookmark, progress=progress)
@@ -456,8 +500,8 @@ def run(
         tag = f"opsanalytics-batch-{uuid.uuid4().hex}"
         spark.sparkContext.addJobTag(tag)  # the pool threads inherit it (`_submit`)
         try:
-            # four independent Spark jobs at once: while one is planned and compiled on the driver, the others run
-            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="batch-aggregate") as pool:
+            # five independent Spark jobs at once: while one is planned and compiled on the driver, the others run
+            with ThreadPoolExecutor(max_workers=5, thread_name_prefix="batch-aggregate") as pool:
                 rollups_job = _submit(
                     pool,
                     lambda: keep(
@@ -469,6 +513,7 @@ def run(
                     pool, lambda: _rows(tx.slo_counts(day_events, thresholds, config.defaults.latency_threshold_ms))
                 )
                 lambda_job = _submit(pool, lambda: _rows(tx.lambda_efficiency(day_events)))
+                minutes_job = _submit(pool, lambda: _rows(tx.minute_counts(hour_events)))
                 try:
                     rollups = rollups_job.result()
                     kept_frames.append(rollups)
@@ -480,7 +525,7 @@ def run(
                         )
                     )
                     signature_rows, slo_rows = signatures_job.result(), slo_job.result()
-                    lambda_rows = lambda_job.result()
+                    lambda_rows, minute_rows = lambda_job.result(), minutes_job.result()
                 except BaseException:
                     spark.sparkContext.cancelJobsWithTag(tag)  # the others would run on for nothing
                     raise
@@ -507,7 +552,13 @@ def run(
         for frame in kept_frames:
             frame.unpersist()
 
+    report.accuracy = realtime_accuracy(realtime, minute_rows, plan.hours)
+    if report.accuracy.hours:
+        say(f"  realtime windows counted {100 * report.accuracy.counted_share:.2f} % of the events")
+    lap("accuracy")
+
     operations = [
+        *accuracy_operations(report.accuracy.hours, settings.index_suffix),
         *rollup_operations(rollup_rows, settings.index_suffix),
         *signature_operations(signature_rows, settings.index_suffix),
         *slo_operations(slo_rows, config, settings.index_suffix),

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from opsanalytics.batch.settings import DEFAULT_REALTIME_INDEX_PREFIX
 from opsanalytics.paths import load_script, project_root
 from opsanalytics.settings import SettingsError
 
@@ -167,6 +168,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
         slo_config=slo_config,
         top_signatures=args.top_signatures,
         close_delay_minutes=args.close_delay_minutes,
+        realtime_index_prefix=args.realtime_index_prefix,
     )
 
 
@@ -215,5 +217,11 @@ def add_batch_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--no-opensearch", action="store_true", help="write Parquet only")
     parser.add_argument("--slo-config", type=Path, default=None, help="SLO objectives (default config/slo.yaml)")
     parser.add_argument("--top-signatures", type=int, default=50, help="error signatures kept per day (default 50)")
+    parser.add_argument(
+        "--realtime-index-prefix",
+        default=DEFAULT_REALTIME_INDEX_PREFIX,
+        help="indices of the realtime windows whose counts the run checks against its own "
+        f"(default {DEFAULT_REALTIME_INDEX_PREFIX}, the realtime job's)",
+    )
     parser.set_defaults(func=cmd_batch)
     return parser

@@ -23,6 +23,7 @@ DEFAULT_TOP_SIGNATURES: Final = 50
 STATE_KEY: Final = "_state/batch-bookmark.json"
 PLAN_STATE_KEY: Final = "_state/batch-plan.json"
 DEFAULT_CLOSE_DELAY_MINUTES: Final = 60
+DEFAULT_REALTIME_INDEX_PREFIX: Final = "metrics-realtime-"
 
 _Choice = TypeVar("_Choice", bound=str)
 
@@ -50,6 +51,8 @@ class BatchSettings:
     opensearch_url: str | None = None
     index_suffix: str = ""
     """Appended to index names (``metrics-batch-2026.01-<suffix>``): separates test runs."""
+    realtime_index_prefix: str = DEFAULT_REALTIME_INDEX_PREFIX
+    """The realtime windows' indices (``<prefix>YYYY.MM.DD``), read for the accuracy figures."""
     slo_config: Path | None = None
     top_signatures: int = DEFAULT_TOP_SIGNATURES
     write_parquet: bool = True
@@ -90,6 +93,11 @@ class BatchSettings:
             raise SettingsError("now must be timezone-aware")
         if self.top_signatures < 1:
             raise SettingsError(f"top_signatures must be >= 1, got {self.top_signatures}")
+        if not self.realtime_index_prefix or any(char in self.realtime_index_prefix for char in "*,/ "):
+            raise SettingsError(
+                f"realtime_index_prefix must be an index name prefix (no '*', ',', '/' or spaces), "
+                f"got {self.realtime_index_prefix!r}"
+            )
         if self.index_suffix and not self.index_suffix.replace("-", "").isalnum():
             raise SettingsError(f"index_suffix must be letters, digits and '-', got {self.index_suffix!r}")
 
@@ -133,6 +141,7 @@ class BatchSettings:
             sink=_choice(args.get("sink") or "bulk", SINKS, "sink"),
             opensearch_url=args.get("opensearch_url") or None,
             index_suffix=args.get("index_suffix") or "",
+            realtime_index_prefix=args.get("realtime_index_prefix") or DEFAULT_REALTIME_INDEX_PREFIX,
             slo_config=Path(args["slo_config"]) if args.get("slo_config") else None,
             top_signatures=_integer(args.get("top_signatures") or str(DEFAULT_TOP_SIGNATURES), "top_signatures"),
             write_parquet=_boolean(args.get("write_parquet") or "true", "write_parquet"),

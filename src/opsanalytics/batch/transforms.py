@@ -249,8 +249,10 @@ def rollups(events: DataFrame, granularity: str) -> DataFrame:
 
 
 def minute_counts(events: DataFrame) -> DataFrame:
-    """Events and errors per minute, service and log group: what the realtime job's 60 s windows count."""
-    return events.groupBy("minute_start", "service", "log_group").agg(
+    """Events and errors per minute (``minute_start``, epoch ms), service and log group: what the realtime job's
+    60 s windows count."""
+    minute = (F.col("timestamp") - F.col("timestamp") % F.lit(MINUTE_MS)).alias("minute_start")
+    return events.groupBy(minute, "service", "log_group").agg(
         F.count(F.lit(1)).alias("events"), F.sum(F.col("error").cast("long")).alias("errors")
     )
 

@@ -41,8 +41,8 @@ SECURITY_API: Final = "/_plugins/_security/api"
 ADMIN_ROLES: Final = ("all_access", "security_manager")
 _WRITE: Final = ["crud", "create_index", "indices_monitor", "indices:admin/mapping/put"]
 # Each principal its own OpenSearch role, allowed its own work: the metrics function the realtime windows and the
-# alerts, the Glue job the roll-ups and reports, a viewer reading them all (and the dashboards of the global
-# tenant). None of them may delete an index or touch another's.
+# alerts, the Glue job the roll-ups and reports (reading the realtime windows), a viewer reading them all (and the
+# dashboards of the global tenant). None of them may delete an index or touch another's.
 PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
     "opsanalytics_realtime": {
         "description": "opsanalytics: the metrics function writes realtime windows and alerts",
@@ -55,9 +55,13 @@ PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
         "index_permissions": [{"index_patterns": ["events-*"], "allowed_actions": _WRITE}],
     },
     "opsanalytics_batch": {
-        "description": "opsanalytics: the Glue job writes roll-ups and reports",
+        "description": "opsanalytics: the Glue job writes roll-ups and reports, and reads the realtime windows",
         "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
-        "index_permissions": [{"index_patterns": ["metrics-batch-*", "log-insights-*"], "allowed_actions": _WRITE}],
+        "index_permissions": [
+            {"index_patterns": ["metrics-batch-*", "log-insights-*"], "allowed_actions": _WRITE},
+            # the accuracy figures compare the realtime windows' counts with the batch counts
+            {"index_patterns": ["metrics-realtime-*"], "allowed_actions": ["read"]},
+        ],
     },
     "opsanalytics_viewer": {
         "description": "opsanalytics: reads the pipeline's indices and the dashboards",

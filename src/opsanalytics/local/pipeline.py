@@ -388,6 +388,7 @@ def run_pipeline(
                 sink="bulk",
                 opensearch_url=url,
                 index_suffix=indices.tag,
+                realtime_index_prefix=indices.metrics_prefix,
                 slo_config=slo_config if slo_config.is_file() else None,
             )
         )
