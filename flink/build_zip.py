@@ -10,13 +10,14 @@ Layout (what Managed Flink's Python runtime expects, plus what the job needs at 
     lib/pyflink-dependencies.jar     the ``jarfile`` run option: the shaded Kinesis table connector
     connector.json                   the Kinesis connector build in the jar (the job picks its table options)
     application_properties.json      the local copy of the property groups, for reference
+    config/parsers.yaml              the declared parser and masking rules (``job.parser.rules``)
     python-deps/                     the ``pyFiles`` run option: on the PYTHONPATH of the client and the workers
       opsanalytics/                  the shared core (decoder, parser, metric definitions, job wiring)
-      orjson/ ...                    runtime dependencies the core imports that the Flink runtime lacks
+      orjson/, re2.py ...            runtime dependencies the core imports that the Flink runtime lacks
 
-The core imports only orjson beyond the standard library on the job's path (cloudwatch, parsing). orjson is
-compiled, so ``python-deps`` holds the manylinux x86_64 CPython 3.11 wheel unpacked: Managed Flink 1.20 runs
-Python 3.11 on x86_64 Amazon Linux. PyFlink itself is provided by the runtime and is not bundled.
+The core imports orjson and, for declared parser and masking rules, google-re2 beyond the standard library on the
+job's path (cloudwatch, parsing, rules). Both are compiled, so ``python-deps`` holds their manylinux x86_64
+CPython 3.11 wheels unpacked: Managed Flink 1.20 runs Python 3.11 on x86_64 Amazon Linux. PyFlink itself is provided by the runtime and is not bundled.
 
 The jar: ``mvn -Pkinesis-5`` builds flink-connector-aws-kinesis-streams 5.1.0-1.20, the build for Flink 1.20 (5.1.0
 fixes a data-loss bug at shard splits, FLINK-37627). flink-connector-kinesis 4.3.0-1.19 (``mvn`` without the
@@ -45,7 +46,7 @@ JAR = ROOT / "java" / "connectors" / "target" / "pyflink-dependencies.jar"
 DEFAULT_OUTPUT = ROOT / "build" / "flink" / "opsanalytics-realtime.zip"
 PACKAGE = ROOT / "src" / "opsanalytics"
 # Runtime dependencies the job's Python code imports, with the requirement pin they come from.
-VENDORED = ("orjson",)
+VENDORED = ("orjson", "google-re2")
 # Present only in flink-connector-kinesis 4.x (the legacy consumer was removed in 5.0).
 LEGACY_CONNECTOR_CLASS = "org/apache/flink/streaming/connectors/kinesis/FlinkKinesisConsumer.class"
 CONNECTORS = {
@@ -109,11 +110,16 @@ def pinned_version(name: str, requirements: Path = ROOT / "requirements.txt") ->
     raise LookupError(f"{name} is not pinned in {requirements}")
 
 
+def _wheel_name(name: str) -> str:
+    """A distribution's name as wheel file names spell it (``google-re2`` → ``google_re2``)."""
+    return name.replace("-", "_")
+
+
 def download_wheels(directory: Path) -> None:
     """manylinux x86_64 cp311 wheels of the vendored dependencies (pip, from the package index)."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in VENDORED:
-        if any(directory.glob(f"{name}-{pinned_version(name)}-*.whl")):
+        if any(directory.glob(f"{_wheel_name(name)}-{pinned_version(name)}-*.whl")):
             continue
         subprocess.run(  # noqa: S603
             [
@@ -170,12 +176,13 @@ def build_zip(output: Path, *, jar: Path, wheel_dir: Path) -> Path:
     ):
         _add_file(archive, ROOT / "flink" / "main.py", "main.py")
         _add_file(archive, ROOT / "flink" / "application_properties.json", "application_properties.json")
+        _add_file(archive, ROOT / "config" / "parsers.yaml", "config/parsers.yaml")
         _add_file(archive, jar, "lib/pyflink-dependencies.jar")
         connector = {"generation": generation, "artifact": CONNECTORS[generation]}
         _write(archive, "connector.json", json.dumps(connector).encode())
         _add_tree(archive, PACKAGE, "python-deps/opsanalytics")
         for name in VENDORED:
-            wheels = sorted(wheel_dir.glob(f"{name}-*.whl"))
+            wheels = sorted(wheel_dir.glob(f"{_wheel_name(name)}-{pinned_version(name)}-*.whl"))
             if not wheels:
                 raise SystemExit(f"build_zip: no {name} wheel in {wheel_dir}")
             unpacked = Path(scratch) / name

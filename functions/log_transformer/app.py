@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KinesisFirehoseEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from opsanalytics.logevents.rules import NO_RULES, load_rule_file
 from opsanalytics.storage import object_store
 from opsanalytics.transform.firehose import transform_batch
 from opsanalytics.transform.settings import TransformerSettings
@@ -21,6 +22,9 @@ logger = Logger()
 metrics = Metrics(namespace="OpsAnalytics")
 settings = TransformerSettings.from_env()
 overflow_sink = object_store(settings.overflow_location) if settings.overflow_location else None
+# a bad rule file fails the cold start with every mistake named: Firehose retries, then the error prefix keeps
+# the records, and the function's log says what to fix
+rules = load_rule_file(settings.parser_rules) if settings.parser_rules else NO_RULES
 
 
 @metrics.log_metrics
@@ -31,6 +35,7 @@ def lambda_handler(event: KinesisFirehoseEvent, context: LambdaContext) -> dict[
         ((record.record_id, record.data) for record in event.records),
         sink=overflow_sink,
         events_prefix=settings.events_prefix,
+        rules=rules,
     )
     for outcome in batch.records:
         if outcome.result == "ProcessingFailed":
@@ -49,5 +54,15 @@ def lambda_handler(event: KinesisFirehoseEvent, context: LambdaContext) -> dict[
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=counts["ProcessingFailed"])
     metrics.add_metric(name="RecordsOverflowed", unit=MetricUnit.Count, value=counts["overflow"])
     metrics.add_metric(name="LogEventsParsed", unit=MetricUnit.Count, value=counts["log_events"])
-    logger.info("batch transformed", extra={"counts": counts, "response_bytes": batch.response_bytes})
+    if rules.rules:
+        misses = sum(batch.rules.missed.values())
+        metrics.add_metric(name="ParserRuleMisses", unit=MetricUnit.Count, value=misses)
+        if misses:
+            logger.warning("lines a parser rule did not parse (auto-detected instead)", extra=batch.rules.as_dict())
+    if rules.masking.active:
+        metrics.add_metric(name="ValuesMasked", unit=MetricUnit.Count, value=batch.rules.masked)
+    logger.info(
+        "batch transformed",
+        extra={"counts": counts, "response_bytes": batch.response_bytes, "rules": batch.rules.as_dict()},
+    )
     return batch.response

@@ -12,7 +12,9 @@ from typing import Any
 from opsanalytics import __version__
 from opsanalytics.batch.local import add_batch_command
 from opsanalytics.local import opensearch_node
+from opsanalytics.logevents.check import add_check_config_command
 from opsanalytics.logindex.settings import DEFAULT_NUMERIC_ATTRIBUTES, INDEX_LEVELS
+from opsanalytics.paths import project_root
 from opsanalytics.realtime.local import add_realtime_command
 
 
@@ -226,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_realtime_command(sub)
     add_batch_command(sub)
+    config_dir = project_root() / "config"
+    alert_rules = config_dir / "alert-rules.yaml"
+    add_check_config_command(sub, config_dir / "parsers.yaml", alert_rules if alert_rules.is_file() else None)
 
     check = sub.add_parser(
         "verify",

@@ -28,6 +28,13 @@ def project_root() -> Path:
     )
 
 
+def default_parser_rules() -> Path | None:
+    """``config/parsers.yaml`` of the checkout, the declared parser and masking rules local runs apply (the
+    deploy ships the same file to the transformer and the Flink job), or None when there is none."""
+    path = project_root() / "config" / "parsers.yaml"
+    return path if path.is_file() else None
+
+
 def load_script(path: Path, module_name: str, *, fresh: bool = False) -> ModuleType:
     """The module `path` defines, registered as `module_name` (once, unless `fresh`: a new cold start)."""
     if not fresh and module_name in sys.modules:

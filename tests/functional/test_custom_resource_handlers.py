@@ -75,7 +75,7 @@ def test_create_uploads_the_artifacts_and_answers_their_keys(
         "glue_runtime.py",
         "slo.yaml",
     )
-    for name in (*names, "alert-rules.yaml"):
+    for name in (*names, "alert-rules.yaml", "parsers.yaml"):
         (tmp_path / name).write_bytes(name.encode())
     function = LocalFunction("deploy_artifacts")
     monkeypatch.setattr(function.module, "PACKAGE_ARTIFACTS", tmp_path)
@@ -88,6 +88,7 @@ def test_create_uploads_the_artifacts_and_answers_their_keys(
     assert response["PhysicalResourceId"] == f"{bucket}/artifacts/"
     assert response["Data"]["FlinkApplicationKey"].startswith("artifacts/flink/")
     assert response["Data"]["CoreWheelUri"].startswith(f"s3://{bucket}/artifacts/glue/")
+    assert response["Data"]["ParserRulesUri"].startswith(f"s3://{bucket}/artifacts/config/")
 
 
 def test_naming_a_pipeline_log_group_fails_the_stack_operation_with_its_name(

@@ -123,3 +123,51 @@ def test_huge_lines_never_break_the_size_limit(transformer: LocalFunction, count
     response = transformer.invoke(event)
     check_response(event, response)
     assert response_size(response) <= RESPONSE_LIMIT_BYTES
+
+
+def test_the_deployed_parser_rules_are_read_from_s3_and_applied(mocked_aws: str) -> None:
+    """``PARSER_RULES`` as the stack sets it (the DeployArtifacts copy of config/parsers.yaml): the function reads
+    it at cold start, parses the declared format and masks what the file names."""
+    import boto3
+
+    rules = """
+version: 1
+parsers:
+  - name: inventory-text
+    prefixes: /ecs/inventory-
+    format: regex
+    regex: '%{TIMESTAMP_ISO8601:time} \\| %{LEVEL:level} \\| %{GREEDYDATA:message}'
+    fields: {timestamp: time}
+masking:
+  patterns: [email]
+"""
+    s3 = boto3.client("s3", region_name=mocked_aws)
+    s3.create_bucket(Bucket="archive")
+    s3.put_object(Bucket="archive", Key="artifacts/config/0123456789abcdef/parsers.yaml", Body=rules.encode())
+    function = LocalFunction(
+        "log_transformer",
+        environment={"PARSER_RULES": "s3://archive/artifacts/config/0123456789abcdef/parsers.yaml"},
+    )
+    try:
+        data = base64.b64encode(
+            cloudwatch_record(
+                ["2026-01-01 10:00:01 | ERROR | mail to ann@example.com bounced", "not the declared format"],
+                log_group="/ecs/inventory-worker",
+            )
+        ).decode()
+        event = firehose_event([data])
+        entries = check_response(event, function.invoke(event))
+    finally:
+        function.close()
+    (entry,) = entries.values()
+    first, second = (orjson.loads(line) for line in base64.b64decode(entry["data"]).splitlines())
+    assert (first["parser"], first["level"], first["timestamp"]) == ("inventory-text", "ERROR", 1_767_261_601_000)
+    assert first["message"] == "mail to [REDACTED:email] bounced"
+    assert "parser" not in second and second["format"] == "text"
+
+
+def test_a_bad_rule_file_fails_the_cold_start_naming_the_mistake(tmp_path: Any) -> None:
+    bad = tmp_path / "parsers.yaml"
+    bad.write_text("version: 1\nparsers:\n  - {name: x, format: grok, prefixes: /x}\n")
+    with pytest.raises(ValueError, match="parser 'x': field 'format'"):
+        LocalFunction("log_transformer", environment={"PARSER_RULES": str(bad)})

@@ -17,6 +17,7 @@ from opsanalytics.batch.job import read_events
 from opsanalytics.batch.local import local_spark_session
 from opsanalytics.local.lambda_runtime import LocalFunction
 from opsanalytics.logevents.cloudwatch import decode_subscription_payload
+from opsanalytics.logevents.model import LOG_EVENT_SCHEMA_VERSION
 from opsanalytics.realtime.job import EVENT, RecordDecoder
 from opsanalytics.transform.local import check_response, firehose_event
 from tests.conftest import cloudwatch_record
@@ -75,7 +76,7 @@ def spark() -> Iterator[Any]:
 
 def test_the_transformer_archives_every_field(archived: list[dict[str, Any]]) -> None:
     order, logfmt, text = archived
-    assert order["schema_version"] == 2
+    assert order["schema_version"] == LOG_EVENT_SCHEMA_VERSION == 3
     assert order["attributes"] == ORDER_ATTRIBUTES
     assert order["trace_id"] == ORDER["trace_id"]
     assert (order["level"], order["error"]) == ("ERROR", True)
@@ -99,13 +100,14 @@ def test_the_batch_reader_reads_both_versions_with_attributes_intact(
 ) -> None:
     version_1 = {key: value for key, value in archived[2].items() if key != "attributes"}
     version_1 |= {"schema_version": 1, "event_id": "v1-event"}
-    unknown = archived[2] | {"schema_version": 3, "event_id": "v3-event"}
+    unknown = archived[2] | {"schema_version": LOG_EVENT_SCHEMA_VERSION + 1, "event_id": "v-next-event"}
     lines = [*archived, version_1, unknown]
     (tmp_path / "part-0.json").write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
 
     raw = read_events(spark, [str(tmp_path)])
     usable = {row["event_id"]: row.asDict() for row in tx.valid_events(raw).collect()}
-    assert set(usable) == {event["event_id"] for event in archived} | {"v1-event"}  # a version 3 is unusable
+    # a version this reader does not know yet is unusable
+    assert set(usable) == {event["event_id"] for event in archived} | {"v1-event"}
     order = usable[archived[0]["event_id"]]
     assert orjson.loads(order["attributes"]) == ORDER_ATTRIBUTES  # every value with its JSON type
     assert order["trace_id"] == ORDER["trace_id"]

@@ -10,7 +10,7 @@ from opsanalytics.cli import build_parser, main
 
 
 def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for verb in ("demo", "replay", "samples", "transform", "realtime", "batch", "verify", "opensearch"):
+    for verb in ("demo", "replay", "samples", "transform", "realtime", "batch", "verify", "opensearch", "check-config"):
         with pytest.raises(SystemExit) as exit_info:
             build_parser().parse_args([verb, "--help"])
         assert exit_info.value.code == 0
@@ -32,3 +32,48 @@ def test_opensearch_rejects_an_unknown_command(capsys: pytest.CaptureFixture[str
         main(["opensearch", "restart"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'restart'" in capsys.readouterr().err
+
+
+CHECK_RULES = """
+version: 1
+parsers:
+  - name: inventory-text
+    prefixes: /ecs/inventory-
+    format: regex
+    regex: '%{TIMESTAMP_ISO8601:time} \\| %{LEVEL:level} \\| %{GREEDYDATA:message}'
+    fields: {timestamp: time}
+masking:
+  patterns: [email]
+"""
+
+
+def test_check_config_shows_the_rule_of_each_sample_line_and_its_masked_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "parsers.yaml"
+    rules.write_text(CHECK_RULES)
+    sample = tmp_path / "lines.txt"
+    sample.write_text("2026-01-01 10:00:05 | ERROR | no stock for bob@example.com\nsomething else\n")
+    argv = ["check-config", "--rules", str(rules), "--sample", str(sample), "--log-group", "/ecs/inventory-a"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "parsers.yaml: valid, 1 parser rules" in out
+    assert "line 1: parsed by 'inventory-text' (regex)" in out
+    assert '"level":"ERROR"' in out and '"timestamp":"2026-01-01T10:00:05Z"' in out
+    assert "[REDACTED:email]" in out and "bob@example.com" not in out
+    assert "line 2: MISSED by 'inventory-text': auto-detected as text" in out
+    assert out.rstrip().endswith("1 lines parsed by a rule, 1 missed, 1 values masked")
+
+
+def test_check_config_names_every_mistake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "parsers.yaml"
+    rules.write_text("version: 1\nparsers:\n  - {name: x, format: regex, regex: '(a', prefixes: /x}\n")
+    assert main(["check-config", "--rules", str(rules)]) == 2
+    err = capsys.readouterr().err
+    assert f"invalid parser rules in {rules}" in err and "parser 'x': field 'regex': not an RE2 expression" in err
+
+
+def test_the_shipped_configuration_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "parsers.yaml: valid" in out and "alert-rules.yaml: valid" in out

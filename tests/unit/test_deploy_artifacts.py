@@ -22,6 +22,7 @@ NAMES = {
     "GlueRuntime": "glue_runtime.py",
     "SloObjectives": "slo.yaml",
     "AlertRules": "alert-rules.yaml",
+    "ParserRules": "parsers.yaml",
 }
 
 
@@ -53,7 +54,7 @@ def versions(s3: Any) -> dict[str, int]:
 def test_each_artifact_is_uploaded_under_its_content_hash(s3: Any, tmp_path: Path) -> None:
     data = app.deploy(s3, {"Bucket": BUCKET, "FunctionVersion": VERSION_1}, package(tmp_path))
     for attribute, name in NAMES.items():
-        engine = {"FlinkApplication": "flink", "AlertRules": "config"}.get(attribute, "glue")
+        engine = {"FlinkApplication": "flink", "AlertRules": "config", "ParserRules": "config"}.get(attribute, "glue")
         key = data[f"{attribute}Key"]
         assert re.fullmatch(rf"artifacts/{engine}/[0-9a-f]{{16}}/{re.escape(name)}", key), key
         assert data[f"{attribute}Uri"] == f"s3://{BUCKET}/{key}"
@@ -114,4 +115,5 @@ def test_each_engine_reads_its_own_prefix() -> None:
         "GlueRuntime": "glue",
         "SloObjectives": "glue",
         "AlertRules": "config",
+        "ParserRules": "config",
     }

@@ -31,11 +31,13 @@ def assert_layout(path: Path) -> None:
             "lib/pyflink-dependencies.jar",
             "application_properties.json",
             "connector.json",
+            "config/parsers.yaml",
         } <= names
         for module in (
             "__init__",
             "logevents/cloudwatch",
             "logevents/parsing",
+            "logevents/rules",
             "logevents/model",
             "realtime/windows",
             "realtime/job",
@@ -64,6 +66,9 @@ def _jar_and_wheels(build_zip: ModuleType, directory: Path) -> tuple[Path, Path]
     with zipfile.ZipFile(wheels / "orjson-3.13.0-cp311-cp311-manylinux_2_17_x86_64.whl", "w") as wheel:
         wheel.writestr("orjson/__init__.py", "")
         wheel.writestr("orjson-3.13.0.dist-info/METADATA", "Name: orjson\n")
+    with zipfile.ZipFile(wheels / "google_re2-1.1-3-cp311-cp311-manylinux2014_x86_64.whl", "w") as wheel:
+        wheel.writestr("re2.py", "")
+        wheel.writestr("google_re2-1.1.dist-info/METADATA", "Name: google-re2\n")
     return jar, wheels
 
 
@@ -91,6 +96,8 @@ def test_built_zip_layout() -> None:
     assert_layout(BUILT_ZIP)
     with zipfile.ZipFile(BUILT_ZIP) as archive:
         assert any(n.startswith("python-deps/orjson/") and n.endswith(".so") for n in archive.namelist())
+        assert {"python-deps/re2.py"} <= set(archive.namelist())
+        assert any(n.startswith("python-deps/_re2.") and n.endswith(".so") for n in archive.namelist())
 
 
 def test_the_legacy_connector_is_refused_unless_chosen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

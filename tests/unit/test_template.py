@@ -384,6 +384,30 @@ def test_the_deployed_configuration_reaches_the_metrics_function_and_the_glue_jo
     assert "config/slo.yaml" in makefile and "config/alert-rules.yaml" in makefile
 
 
+def test_the_declared_parser_rules_reach_the_transformer_and_the_flink_job() -> None:
+    """config/parsers.yaml: the transformer reads the DeployArtifacts copy (and may read nothing else of
+    artifacts/), the Flink job the copy its zip carries."""
+    transformer = properties("LogTransformerFunction")
+    assert transformer["Environment"]["Variables"]["PARSER_RULES"] == {
+        "Fn::GetAtt": ["DeployArtifacts", "ParserRulesUri"]
+    }
+    reads = [
+        statement
+        for policy in transformer["Policies"]
+        for statement in policy["Statement"]
+        if statement["Action"] == "s3:GetObject"
+    ]
+    assert [statement["Resource"] for statement in reads] == [{"Fn::Sub": "${ArchiveBucket.Arn}/artifacts/config/*"}]
+    makefile = (ROOT / "functions" / "deploy_artifacts" / "Makefile").read_text()
+    assert "config/parsers.yaml" in makefile
+    (application,) = resources_of("AWS::KinesisAnalyticsV2::Application").values()
+    groups = {
+        group["PropertyGroupId"]: group["PropertyMap"]
+        for group in application["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]
+    }
+    assert groups["job"]["parser.rules"] == "config/parsers.yaml"  # flink/build_zip.py puts it there
+
+
 def test_the_flink_application_runs_the_deployed_zip_and_is_started() -> None:
     app = properties("RealtimeApplication")
     assert "Condition" not in RESOURCES["RealtimeApplication"], "always created: its zip comes with the deploy"

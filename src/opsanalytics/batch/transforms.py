@@ -69,6 +69,7 @@ LOG_EVENT_SPARK_TYPES: Final[Mapping[str, T.DataType]] = {
     # a map column (one value type) would not. Read one with get_json_object(attributes, "$['order.id']").
     "attributes": T.StringType(),
     "attributes_truncated": T.BooleanType(),
+    "parser": T.StringType(),
 }
 KEY_FIELDS: Final = ("event_id", "timestamp", "log_group", "service", "error")
 

@@ -3,8 +3,9 @@
 CloudFormation uploads a Lambda function's code, nothing else the stack runs. The Managed Flink application zip,
 the Glue job's script (``batch_job.py``, here rather than in the packaging bucket, which the job's role then need
 not read), the opsanalytics wheel, ``glue_runtime.py`` and ``slo.yaml`` (the Glue job's
-``--additional-python-modules``, ``--extra-py-files`` and ``--extra-files``) and the alert rules the metrics
-function loads (``config/alert-rules.yaml``) therefore travel in the function's package, under ``artifacts/``
+``--additional-python-modules``, ``--extra-py-files`` and ``--extra-files``), the alert rules the metrics
+function loads (``config/alert-rules.yaml``) and the parser rules the transformer loads (``config/parsers.yaml``;
+the Flink zip carries its own copy) therefore travel in the function's package, under ``artifacts/``
 (put there at `sam build` by functions/deploy_artifacts/Makefile; the function passes that directory), and Create
 and Update copy each to the archive bucket under a content-addressed key,
 ``artifacts/<engine>/<first 16 hex digits of its SHA-256>/<file name>``, unless it is already there. The keys and
@@ -60,6 +61,7 @@ ARTIFACT_KINDS: Final = (
     ArtifactKind("GlueRuntime", "glue", "glue_runtime.py"),
     ArtifactKind("SloObjectives", "glue", "slo.yaml"),
     ArtifactKind("AlertRules", "config", "alert-rules.yaml"),
+    ArtifactKind("ParserRules", "config", "parsers.yaml"),
 )
 
 

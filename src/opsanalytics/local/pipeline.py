@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import multiprocessing
+import os
 import shutil
 import sys
 import time
@@ -20,7 +21,7 @@ from opsanalytics.logevents.cloudwatch import control_message_payload
 from opsanalytics.logindex.local import LogIndexDriveReport, drive_log_indexer
 from opsanalytics.logindex.settings import DEFAULT_NUMERIC_ATTRIBUTES
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, create_client
-from opsanalytics.paths import project_root
+from opsanalytics.paths import default_parser_rules, project_root
 from opsanalytics.realtime.local import RealtimeReport
 from opsanalytics.streams import read_stream, write_stream
 from opsanalytics.transform.local import DEFAULT_BUFFER_BYTES, FirehoseReport, LocalFirehose
@@ -72,13 +73,23 @@ class TransformStageReport:
 
 
 def run_transform_stage(
-    stream_dir: Path, bucket: Path, *, buffer_bytes: int = DEFAULT_BUFFER_BYTES, logs_dir: Path | None = None
+    stream_dir: Path,
+    bucket: Path,
+    *,
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    logs_dir: Path | None = None,
+    rules: Path | None = None,
 ) -> TransformStageReport:
-    """Logs stream directory → transformer Lambda (driven as Firehose drives it) → bucket directory."""
+    """Logs stream directory → transformer Lambda (driven as Firehose drives it) → bucket directory, with the
+    declared rules of ``rules`` (default: the checkout's ``config/parsers.yaml``)."""
     bucket.mkdir(parents=True, exist_ok=True)
     function = LocalFunction(
         "log_transformer",
-        environment={"OVERFLOW_LOCATION": str(bucket.resolve()), "EVENTS_PREFIX": "events/"},
+        environment={
+            "OVERFLOW_LOCATION": str(bucket.resolve()),
+            "EVENTS_PREFIX": "events/",
+            "PARSER_RULES": str(rules or default_parser_rules() or ""),
+        },
         logs_dir=logs_dir or bucket.parent / "logs",
     )
     last = [0.0]
@@ -439,10 +450,18 @@ def run_log_index_stage(
         function.close()
 
 
+def _realtime_client(input_dir: Path, output: Path) -> RealtimeReport:
+    from opsanalytics.realtime.local import run_realtime
+
+    # A process that ran a PyFlink job before hosted its Python workers (loopback mode), which copy the worker
+    # environment into os.environ, PYFLINK_GATEWAY_DISABLED included; a child inherits it and PyFlink would then
+    # refuse to start the client's gateway. This process is a client.
+    os.environ.pop("PYFLINK_GATEWAY_DISABLED", None)
+    return run_realtime(input_dir, output)
+
+
 def run_realtime_isolated(input_dir: Path, output: Path) -> RealtimeReport:
     """The Flink stage in a fresh interpreter. PyFlink leaves gRPC threads running in the process that ran
     it, and a later fork in that process (Spark starting its JVM, in the batch stage) can then fail."""
-    from opsanalytics.realtime.local import run_realtime
-
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(run_realtime, (input_dir, output))
+        return pool.apply(_realtime_client, (input_dir, output))

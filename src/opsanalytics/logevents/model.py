@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from typing import Final, Literal, NotRequired, TypedDict
 
-LOG_EVENT_SCHEMA_VERSION: Final = 2
+LOG_EVENT_SCHEMA_VERSION: Final = 3
 # Versions every reader of `LogEvent` documents accepts. Version 2 added `attributes`, `attributes_truncated`,
-# `trace_id`, `span_id`, `k8s_namespace`, `k8s_pod`, `container` and the ``logfmt`` format, all optional: a
-# version-1 document reads as a version-2 one without them.
-READABLE_LOG_EVENT_SCHEMA_VERSIONS: Final = frozenset({1, 2})
+# `trace_id`, `span_id`, `k8s_namespace`, `k8s_pod`, `container` and the ``logfmt`` format; version 3 `parser`
+# and the ``regex`` and ``delimited`` formats of declared rules. All optional: an earlier document reads as a
+# later one without them.
+READABLE_LOG_EVENT_SCHEMA_VERSIONS: Final = frozenset({1, 2, 3})
 
-LogFormat = Literal["json", "logfmt", "lambda_report", "lambda_platform", "access_log", "text"]
-LOG_FORMATS: Final[tuple[LogFormat, ...]] = ("json", "logfmt", "lambda_report", "lambda_platform", "access_log", "text")
+LogFormat = Literal["json", "logfmt", "lambda_report", "lambda_platform", "access_log", "text", "regex", "delimited"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = (
+    "json",
+    "logfmt",
+    "lambda_report",
+    "lambda_platform",
+    "access_log",
+    "text",
+    "regex",
+    "delimited",
+)
 
 # An attribute's value: a JSON scalar or a list of them (deeper structures are kept as their JSON text).
 AttributeValue = str | int | float | bool | None | list[str | int | float | bool | None]
@@ -27,7 +37,7 @@ ERROR_LEVELS: Final = frozenset({"ERROR", "FATAL", "CRITICAL"})
 
 
 class LogEvent(TypedDict):
-    """One CloudWatch log event, parsed and normalised (schema version 2)."""
+    """One CloudWatch log event, parsed and normalised (schema version 3)."""
 
     schema_version: int
     event_id: str
@@ -62,6 +72,8 @@ class LogEvent(TypedDict):
     # the structured line's other fields, flattened to dotted keys (`opsanalytics.logevents.attributes`)
     attributes: NotRequired[dict[str, AttributeValue]]
     attributes_truncated: NotRequired[bool]  # present (true) when attributes were cut to their bounds
+    # version 3
+    parser: NotRequired[str]  # the declared parser rule that parsed the line (`opsanalytics.logevents.rules`)
 
 
 # Spelled out: with postponed annotations, TypedDict cannot see NotRequired at runtime.

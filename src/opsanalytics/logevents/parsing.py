@@ -31,7 +31,8 @@ from opsanalytics.logevents.attributes import (
     trace_context,
 )
 from opsanalytics.logevents.cloudwatch import check_log_event
-from opsanalytics.logevents.model import ERROR_LEVELS, LOG_EVENT_SCHEMA_VERSION, LogEvent
+from opsanalytics.logevents.model import ERROR_LEVELS, LOG_EVENT_SCHEMA_VERSION, LogEvent, is_error
+from opsanalytics.logevents.rules import NO_RULES, ParserConfig, ParserRule, parse_duration_ms, rule_timestamp
 from opsanalytics.timestamps import parse_iso_ms
 
 # Canonical levels for the spellings seen in the wild.
@@ -443,14 +444,19 @@ def _to_float(value: object) -> float | None:
 
 
 class LogEventParser:
-    """Parses the events of one log group and stream (the unit of a subscription payload)."""
+    """Parses the events of one log group and stream (the unit of a subscription payload), with the declared
+    rules of ``config`` (`opsanalytics.logevents.rules`): the log group's parser rule first, auto-detection for
+    the lines it does not parse, and the masking on every event."""
 
-    __slots__ = ("_head", "log_group", "log_stream", "owner")
+    __slots__ = ("_config", "_head", "_masking", "_rule", "log_group", "log_stream", "owner")
 
-    def __init__(self, log_group: str, log_stream: str, owner: str) -> None:
+    def __init__(self, log_group: str, log_stream: str, owner: str, config: ParserConfig = NO_RULES) -> None:
         self.log_group = log_group
         self.log_stream = log_stream
         self.owner = owner
+        self._config = config
+        self._rule = config.rule_for(log_group) if config.rules else None
+        self._masking = config.masking if config.masking.active else None
         # The fields every event of the payload starts with, in the order they are written.
         self._head: dict[str, Any] = {
             "schema_version": LOG_EVENT_SCHEMA_VERSION,
@@ -466,8 +472,10 @@ class LogEventParser:
         """The ``logEvents`` of one payload, parsed; `InvalidEnvelopeError` naming the first entry without a
         string id, an integer timestamp and a string message (a payload is used whole or not at all)."""
         head = self._head
+        rule, masking = self._rule, self._masking
         by_first_character = _PARSERS_BY_FIRST_CHARACTER
         events: list[LogEvent] = []
+        parsed = missed = masked = 0
         for index, entry in enumerate(log_events):
             try:
                 event_id = entry["id"]  # type: ignore[index]
@@ -481,16 +489,82 @@ class LogEventParser:
             event["event_id"] = event_id
             event["timestamp"] = timestamp
             text = message.strip()
-            first = text[:1]
-            parse_format = by_first_character.get(first) or (_parse_access_log if first.isdigit() else None)
-            if parse_format is None or not parse_format(event, text):
-                _parse_text(event, text)
+            if rule is not None and _apply_rule(event, rule, text):
+                parsed += 1
+            else:
+                if rule is not None:
+                    missed += 1  # the line falls back to auto-detection
+                first = text[:1]
+                parse_format = by_first_character.get(first) or (_parse_access_log if first.isdigit() else None)
+                if parse_format is None or not parse_format(event, text):
+                    _parse_text(event, text)
+            if masking is not None:
+                masked += masking.apply(event)
             events.append(event)  # type: ignore[arg-type]
+        if rule is not None or masking is not None:
+            stats = self._config.stats
+            if rule is not None:
+                stats.parsed[rule.name] += parsed
+                if missed:
+                    stats.missed[rule.name] += missed
+            stats.masked += masked
         return events
 
     def parse(self, event_id: str, timestamp: int, message: str) -> LogEvent:
         """One event (`parse_events` parses a payload's)."""
         return self.parse_events([{"id": event_id, "timestamp": timestamp, "message": message}])[0]
+
+
+def _apply_rule(event: dict[str, Any], rule: ParserRule, text: str) -> bool:
+    """The line through a declared rule into ``event``; False (``event`` untouched) when the line is not in the
+    rule's format."""
+    fields = rule.extract(text)
+    if fields is None:
+        return False
+    mapping = rule.fields
+    taken: set[str] = set()
+
+    def take(target: str) -> Any:
+        source = mapping[target]
+        value = fields.get(source)
+        if value is None or value == "":
+            return None
+        taken.add(source)
+        return value
+
+    message = take("message")
+    event["message"] = text if message is None else (message if type(message) is str else str(message))
+    event["format"] = rule.format
+    event["parser"] = rule.name
+    status = _to_int(take("status"))
+    if status is not None:
+        event["status"] = status
+    level = normalise_level(take("level"))
+    if level is None:
+        level = _level_from_status(status) if status is not None and status >= 400 else detect_text_level(text)
+    event["level"] = level
+    event["error"] = is_error(level, status)
+    timestamp = take("timestamp")
+    if timestamp is not None and (epoch_ms := rule_timestamp(timestamp, rule.timestamp_format)) is not None:
+        event["timestamp"] = epoch_ms
+    latency = take("latency")
+    if latency is not None and (latency_ms := parse_duration_ms(latency, rule.latency_unit)) is not None:
+        event["latency_ms"] = latency_ms
+    for name in ("service", "request_id", "trace_id", "method", "path", "client_ip", "user_agent"):
+        value = take(name)
+        if value is not None:
+            _set_str(event, name, value if type(value) is str else str(value))
+    size = _to_int(take("bytes"))
+    if size is not None:
+        event["bytes"] = size
+    rest = [name for name in fields if name not in taken]
+    if rest:
+        attributes, truncated = bounded_attributes(tuple(rest), tuple(fields[name] for name in rest))
+        if attributes:
+            event["attributes"] = attributes
+        if truncated:
+            event["attributes_truncated"] = True
+    return True
 
 
 def _parse_json(event: dict[str, Any], text: str) -> bool:

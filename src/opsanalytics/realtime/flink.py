@@ -31,6 +31,7 @@ from pyflink.table import (
 )
 from pyflink.table.udf import FunctionContext, udtf
 
+from opsanalytics.logevents.rules import NO_RULES, RuleFileError, parse_rule_file
 from opsanalytics.realtime.job import (
     DECODED_COLUMNS,
     EVENT,
@@ -89,20 +90,31 @@ WINDOW_KEY = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING(), Types.
 class DecodeLogRecords(TableFunction):  # type: ignore[misc]
     """The UDTF: one logs-stream record in, its log events (or one rejected row) out."""
 
-    def __init__(self, window_seconds: int, replay_speed: float = 0.0) -> None:
+    def __init__(self, window_seconds: int, replay_speed: float = 0.0, rules: tuple[str, str] | None = None) -> None:
         self._window_seconds = window_seconds
         self._replay_speed = replay_speed
+        self._rules = rules  # (text, source): the workers parse the file the client has checked
 
     def open(self, function_context: FunctionContext) -> None:
-        self._decoder = RecordDecoder(self._window_seconds, self._replay_speed)
+        rules = parse_rule_file(*self._rules) if self._rules else NO_RULES
+        self._decoder = RecordDecoder(self._window_seconds, self._replay_speed, rules)
         self._metrics = function_context.get_metric_group()
         self._records = self._metrics.counter("logRecords")
         self._events = self._metrics.counter("logEvents")
         self._rejected: dict[str, Any] = {}
+        self._rule_misses = self._metrics.counter("parserRuleMisses")
+        self._masked = self._metrics.counter("valuesMasked")
+        self._seen = (0, 0)
 
     def eval(self, data: str | bytes) -> Iterable[DecodedRow]:
         rows = self._decoder.decode(data)
         self._records.inc()
+        stats = self._decoder.rules.stats
+        seen = (stats.missed.total(), stats.masked)
+        if seen != self._seen:
+            self._rule_misses.inc(seen[0] - self._seen[0])
+            self._masked.inc(seen[1] - self._seen[1])
+            self._seen = seen
         first = rows[0]
         if first[0] == REJECTED:
             reason = first[9] or "unknown"
@@ -115,9 +127,23 @@ class DecodeLogRecords(TableFunction):  # type: ignore[misc]
         return rows
 
 
-def decode_log_records(window_seconds: int, replay_speed: float = 0.0) -> Any:
+def checked_rules(settings: RealtimeSettings) -> tuple[str, str] | None:
+    """The rule file's text and name, parsed once here so that a bad file stops the job before it starts, with
+    `RuleFileError` naming each mistake."""
+    if settings.parser_rules is None:
+        return None
+    location = str(settings.parser_rules)
+    try:
+        text = settings.parser_rules.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleFileError(location, [f"cannot read the rule file: {exc.strerror or exc}"]) from None
+    parse_rule_file(text, location)
+    return text, location
+
+
+def decode_log_records(window_seconds: int, replay_speed: float = 0.0, rules: tuple[str, str] | None = None) -> Any:
     return udtf(
-        DecodeLogRecords(window_seconds, replay_speed),
+        DecodeLogRecords(window_seconds, replay_speed, rules),
         result_types=[_SQL_TYPES[sql_type] for _, sql_type in DECODED_COLUMNS],
     )
 
@@ -255,9 +281,8 @@ def create_environment(settings: RealtimeSettings, *, configuration: dict[str, s
 def build_statements(t_env: Any, settings: RealtimeSettings) -> StatementSet:
     """Register functions, sources, views and sinks; return the INSERTs as one statement set (one job)."""
     logger.info("realtime job settings", extra=describe(settings))
-    t_env.create_temporary_function(
-        "decode_log_records", decode_log_records(settings.window_seconds, settings.replay_speed)
-    )
+    decoder = decode_log_records(settings.window_seconds, settings.replay_speed, checked_rules(settings))
+    t_env.create_temporary_function("decode_log_records", decoder)
     t_env.execute_sql(source_ddl(settings, "logs_records"))
     columns = ", ".join(name for name, _ in DECODED_COLUMNS)
     decoded = t_env.sql_query(  # the job's own column names only

@@ -39,6 +39,7 @@ import orjson
 from opsanalytics.logevents.cloudwatch import PayloadError, SubscriptionPayload, decode_subscription_payload
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.logevents.parsing import LogEventParser
+from opsanalytics.logevents.rules import NO_RULES, ParserConfig
 from opsanalytics.logevents.signatures import normalise_message
 from opsanalytics.realtime.revisions import DEFAULT_ALLOWED_LATENESS_SECONDS, DEFAULT_LATE_RETENTION_SECONDS
 from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, MAX_SAMPLES, WINDOW_FIELDS, sample_text
@@ -121,6 +122,9 @@ class RealtimeSettings:
     replay_speed: float = 0.0
     """A local source only: replay a stream stamped with arrival times at this many times real time (0: as
     fast as it can be read)."""
+    parser_rules: Path | None = None
+    """The declared parser and masking rules (``job.parser.rules``; `opsanalytics.logevents.rules`), applied
+    as the Firehose transformer applies them."""
 
     @property
     def bounded(self) -> bool:
@@ -225,7 +229,15 @@ def settings_from_properties(
         init_position=position,
         kinesis_connector=5 if generation == 5 else 4,
         replay_speed=_float(groups, "source", "local.replay.speed", 0.0) if isinstance(source, Path) else 0.0,
+        parser_rules=_rules_path(job.get("parser.rules", "").strip(), base),
     )
+
+
+def _rules_path(value: str, base: Path | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() or base is None else base / path
 
 
 class RecordDecoder:
@@ -245,8 +257,11 @@ class RecordDecoder:
     keeps it from moving the watermark.
     """
 
-    def __init__(self, window_seconds: int = DEFAULT_WINDOW_SECONDS, replay_speed: float = 0.0) -> None:
+    def __init__(
+        self, window_seconds: int = DEFAULT_WINDOW_SECONDS, replay_speed: float = 0.0, rules: ParserConfig = NO_RULES
+    ) -> None:
         self.window_ms = window_seconds * 1000
+        self.rules = rules
         self.last_timestamp = 0
         self.rejected: dict[str, int] = {}
         self.replay_speed = replay_speed
@@ -273,11 +288,12 @@ class RecordDecoder:
         logger.warning("logs record rejected", extra={"reason": reason, "detail": detail[:MAX_REASON_DETAIL_CHARS]})
         return [(REJECTED, "", "", "", self.last_timestamp, self._arrival, 0, 0, NO_DETAIL, reason)]
 
-    @staticmethod
-    def log_events(payload: SubscriptionPayload) -> list[LogEvent]:
-        """The payload's events, parsed as the Firehose transformer parses them: every field of a structured
-        line is on its event (`LogEvent` version 2), for the sums below and the declared metrics to read."""
-        return LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse_events(payload.log_events)
+    def log_events(self, payload: SubscriptionPayload) -> list[LogEvent]:
+        """The payload's events, parsed as the Firehose transformer parses them (the same declared rules and
+        masking): every field of a structured line is on its event, for the sums below to read."""
+        return LogEventParser(payload.log_group, payload.log_stream, payload.owner, self.rules).parse_events(
+            payload.log_events
+        )
 
     def decode(self, data: str | bytes) -> list[DecodedRow]:
         """`data` is base64 text (a local stream file line, maybe stamped with its arrival: ``<ms> <base64>``)
@@ -425,4 +441,5 @@ def describe(settings: RealtimeSettings) -> dict[str, Any]:
         "late_retention_seconds": settings.late_retention_seconds,
         "parallelism": settings.parallelism,
         "kinesis_connector": settings.kinesis_connector,
+        "parser_rules": str(settings.parser_rules or ""),
     }

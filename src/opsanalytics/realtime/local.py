@@ -30,7 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from opsanalytics.paths import load_script, project_root
+from opsanalytics.paths import default_parser_rules, load_script, project_root
 from opsanalytics.realtime.windows import MetricWindow
 from opsanalytics.streams import read_arrivals, split_line, stream_files
 from opsanalytics.timestamps import parse_iso_ms
@@ -240,9 +240,12 @@ def write_local_properties(
     replay_speed: float = 0.0,
     parallelism: int = 0,
     runtime_mode: str = "batch",
+    parser_rules: Path | None = None,
 ) -> Path:
     """The application's own ``flink/application_properties.json`` with the local paths and the run's window
-    and job settings filled in: what Managed Flink would hand the job, for a local source and sink."""
+    and job settings filled in: what Managed Flink would hand the job, for a local source and sink. The rules
+    are ``parser_rules`` or the checkout's ``config/parsers.yaml``."""
+    parser_rules = parser_rules or default_parser_rules()
     groups = json.loads((project_root() / "flink" / "application_properties.json").read_text())
     values = {
         "source": {"local.path": str(source.resolve()), "stream.arn": "", "local.replay.speed": str(replay_speed)},
@@ -252,7 +255,11 @@ def write_local_properties(
             "out.of.orderness.seconds": str(out_of_orderness_seconds),
             "allowed.lateness.seconds": str(allowed_lateness_seconds),
         },
-        "job": {"runtime.mode": runtime_mode, "parallelism": str(parallelism)},
+        "job": {
+            "runtime.mode": runtime_mode,
+            "parallelism": str(parallelism),
+            "parser.rules": str(parser_rules.resolve()) if parser_rules else "",
+        },
     }
     for group in groups:
         group["PropertyMap"].update(values.get(group["PropertyGroupId"], {}))

@@ -29,6 +29,7 @@ import pybase64
 
 from opsanalytics.logevents.cloudwatch import PayloadError, decode_subscription_payload
 from opsanalytics.logevents.parsing import LogEventParser
+from opsanalytics.logevents.rules import NO_RULES, ParserConfig, RuleStats
 from opsanalytics.ports import ObjectStore
 
 RESPONSE_LIMIT_BYTES: Final = 6_000_000
@@ -70,6 +71,8 @@ class BatchOutcome:
     response: dict[str, Any]
     response_bytes: int
     counts: dict[str, int] = field(default_factory=dict)
+    rules: RuleStats = field(default_factory=RuleStats)
+    """what the declared rules did in this batch: lines parsed and missed per rule, values masked"""
 
 
 def partition_keys_for(timestamp_ms: int) -> dict[str, str]:
@@ -78,8 +81,9 @@ def partition_keys_for(timestamp_ms: int) -> dict[str, str]:
     return {"dt": f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}", "hour": f"{t.tm_hour:02d}"}
 
 
-def transform_record(record_id: str, data: str | bytes) -> RecordOutcome:
-    """Transform one Firehose record (base64 data of a Kinesis record) into its outcome. Never raises."""
+def transform_record(record_id: str, data: str | bytes, rules: ParserConfig = NO_RULES) -> RecordOutcome:
+    """Transform one Firehose record (base64 data of a Kinesis record) into its outcome, with the declared parser
+    and masking ``rules``. Never raises."""
     try:
         payload = decode_subscription_payload(data, validate_events=False)
         if payload.is_control:
@@ -87,7 +91,7 @@ def transform_record(record_id: str, data: str | bytes) -> RecordOutcome:
         log_events = payload.log_events
         if not log_events:
             return RecordOutcome(record_id, "Dropped", reason="no-log-events")
-        events = LogEventParser(payload.log_group, payload.log_stream, payload.owner).parse_events(log_events)
+        events = LogEventParser(payload.log_group, payload.log_stream, payload.owner, rules).parse_events(log_events)
         dumps = orjson.dumps
         lines = [dumps(event) for event in events]
         partition_keys = partition_keys_for(min([event["timestamp"] for event in events]))
@@ -216,10 +220,14 @@ def transform_batch(
     limit: int = RESPONSE_LIMIT_BYTES,
     sink: ObjectStore | None = None,
     events_prefix: str = "events/",
+    rules: ParserConfig = NO_RULES,
 ) -> BatchOutcome:
     """Transform (recordId, base64 data) pairs into a Firehose response that respects the size limit."""
-    outcomes = [transform_record(record_id, data) for record_id, data in records]
-    return fit_response(outcomes, limit=limit, sink=sink, events_prefix=events_prefix)
+    rules.stats = RuleStats()  # this batch's figures
+    outcomes = [transform_record(record_id, data, rules) for record_id, data in records]
+    batch = fit_response(outcomes, limit=limit, sink=sink, events_prefix=events_prefix)
+    batch.rules = rules.stats
+    return batch
 
 
 def response_size(response: dict[str, Any]) -> int:

@@ -24,6 +24,8 @@ class TransformerSettings:
     """Where records that do not fit in the Firehose response go (``OVERFLOW_LOCATION``): the archive bucket,
     ``s3://<bucket>``, or locally a directory. Unset: such records are answered ProcessingFailed (error prefix)."""
     events_prefix: str = "events/"
+    parser_rules: str = ""
+    """The declared parser and masking rules (``PARSER_RULES``: a path or ``s3://bucket/key``; empty: none)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TransformerSettings:
@@ -32,4 +34,5 @@ class TransformerSettings:
         return cls(
             overflow_location=ObjectLocation.parse(overflow, "OVERFLOW_LOCATION") if overflow else None,
             events_prefix=_prefix(env.get("EVENTS_PREFIX", "events/"), "EVENTS_PREFIX"),
+            parser_rules=env.get("PARSER_RULES", "").strip(),
         )
