@@ -17,7 +17,8 @@ Layout (what Managed Flink's Python runtime expects, plus what the job needs at 
 
 The core imports orjson and, for declared parser and masking rules, google-re2 beyond the standard library on the
 job's path (cloudwatch, parsing, rules). Both are compiled, so ``python-deps`` holds their manylinux x86_64
-CPython 3.11 wheels unpacked: Managed Flink 1.20 runs Python 3.11 on x86_64 Amazon Linux. PyFlink itself is provided by the runtime and is not bundled.
+CPython 3.11 wheels unpacked: Managed Flink 1.20 runs Python 3.11 on x86_64 Amazon Linux. PyFlink itself is
+provided by the runtime and is not bundled.
 
 The jar: ``mvn -Pkinesis-5`` builds flink-connector-aws-kinesis-streams 5.1.0-1.20, the build for Flink 1.20 (5.1.0
 fixes a data-loss bug at shard splits, FLINK-37627). flink-connector-kinesis 4.3.0-1.19 (``mvn`` without the
