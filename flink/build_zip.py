@@ -54,6 +54,8 @@ CONNECTORS = {
     5: "org.apache.flink:flink-connector-aws-kinesis-streams:5.1.0-1.20",
     4: "org.apache.flink:flink-connector-kinesis:4.3.0-1.19",
 }
+ZIP_PARSER_RULES = "config/parsers.yaml"
+"""Where the zip carries config/parsers.yaml, relative to main.py: the template's ``job.parser.rules``."""
 LEGACY_OPT_IN_VARIABLE = "OPSANALYTICS_FLINK_CONNECTOR"
 LEGACY_OPT_IN_VALUE = "flink-connector-kinesis:4.3.0-1.19"
 
@@ -167,6 +169,16 @@ def _add_tree(archive: zipfile.ZipFile, source: Path, prefix: str) -> None:
             _add_file(archive, path, f"{prefix}/{path.relative_to(source).as_posix()}")
 
 
+def zip_properties() -> bytes:
+    """flink/application_properties.json as the zip carries it: the rule file where the zip has it (the local copy
+    names the checkout's ``config/``, one directory up)."""
+    groups = json.loads((ROOT / "flink" / "application_properties.json").read_text())
+    for group in groups:
+        if group["PropertyGroupId"] == "job":
+            group["PropertyMap"]["parser.rules"] = ZIP_PARSER_RULES
+    return (json.dumps(groups, indent=2) + "\n").encode()
+
+
 def build_zip(output: Path, *, jar: Path, wheel_dir: Path) -> Path:
     """Assemble the application zip from a built jar and a directory of the vendored wheels."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -176,8 +188,8 @@ def build_zip(output: Path, *, jar: Path, wheel_dir: Path) -> Path:
         zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive,
     ):
         _add_file(archive, ROOT / "flink" / "main.py", "main.py")
-        _add_file(archive, ROOT / "flink" / "application_properties.json", "application_properties.json")
-        _add_file(archive, ROOT / "config" / "parsers.yaml", "config/parsers.yaml")
+        _write(archive, "application_properties.json", zip_properties())
+        _add_file(archive, ROOT / "config" / "parsers.yaml", ZIP_PARSER_RULES)
         _add_file(archive, jar, "lib/pyflink-dependencies.jar")
         connector = {"generation": generation, "artifact": CONNECTORS[generation]}
         _write(archive, "connector.json", json.dumps(connector).encode())

@@ -32,6 +32,8 @@ from opsanalytics.local.delivery import DelayDistribution, deliver
 from opsanalytics.local.samples import DEFAULT_START_MS, Incident, SampleBatch, generate_sample_batches
 from opsanalytics.logevents.cloudwatch import control_message_payload, encode_subscription_payload
 from opsanalytics.logevents.model import LogEvent
+from opsanalytics.logevents.rules import NO_RULES, load_rule_file
+from opsanalytics.paths import default_parser_rules
 from opsanalytics.realtime.local import RealtimeReport, run_realtime
 from opsanalytics.realtime.windows import MetricWindow, compute_windows
 from opsanalytics.streams import write_shards, write_stream
@@ -87,11 +89,14 @@ def _records() -> tuple[list[list[tuple[int, bytes]]], list[bytes], int]:
 
 
 def _reference_events(records: list[bytes]) -> Iterator[LogEvent]:
-    """The events the Firehose transformer archives for the same records (one shared parser)."""
+    """The events the Firehose transformer archives for the same records (one shared parser, and the declared
+    rules of config/parsers.yaml the local job applies)."""
     import base64
 
+    rule_file = default_parser_rules()
+    rules = load_rule_file(str(rule_file)) if rule_file else NO_RULES
     for index, record in enumerate(records):
-        outcome = transform_record(str(index), base64.b64encode(record))
+        outcome = transform_record(str(index), base64.b64encode(record), rules)
         if outcome.result == "Ok":
             for line in outcome.data.splitlines():
                 yield orjson.loads(line)

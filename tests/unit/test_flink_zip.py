@@ -53,6 +53,7 @@ def assert_layout(path: Path) -> None:
         run_options = groups["kinesis.analytics.flink.run.options"]
         assert run_options["python"] in names and run_options["jarfile"] in names
         assert any(n.startswith(run_options["pyFiles"]) for n in names)
+        assert groups["job"]["parser.rules"] in names  # the rule file, where the zip has it
         assert json.loads(archive.read("connector.json"))["generation"] in (4, 5)
 
 
