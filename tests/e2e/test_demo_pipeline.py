@@ -79,6 +79,29 @@ def test_every_window_is_indexed_and_the_incident_fires_and_resolves(demo: tuple
     ]
 
 
+def test_the_latency_anomaly_stays_firing_through_the_incident_and_resolves_after_it(
+    demo: tuple[DemoReport, Path],
+) -> None:
+    """The incident raises checkout's p95 from minute 20 to 26: the deviation alert fires in its first minutes,
+    does not resolve while p95 stays high (the incident's windows are left out of the baseline), and resolves
+    once p95 is back, saying the value that resolved it."""
+    report, _ = demo
+    emails = [
+        m
+        for m in report.notifications
+        if m["channel"] == "email" and "latency-p95-anomaly on checkout" in str(m.get("subject"))
+    ]
+    assert [m["kind"] for m in emails] == ["firing", "resolved"], [m["subject"] for m in emails]
+    firing, resolved = (m["message"] for m in emails)
+    since = next(line for line in firing.splitlines() if line.startswith("Since:"))
+    assert "T10:2" in since and since.split()[1] < "2026-01-01T10:24:00Z"
+    when = next(line for line in resolved.splitlines() if line.startswith("Resolved:")).split()[1]
+    assert when >= "2026-01-01T10:27:00Z", resolved  # the incident's last window ends at 10:27
+    value = float(next(line for line in resolved.splitlines() if line.startswith("Value:")).split()[1])
+    threshold = float(next(line for line in resolved.splitlines() if line.startswith("Value:")).split()[3][:-1])
+    assert value < threshold, resolved
+
+
 def test_demo_command_prints_a_summary(tmp_path: Path, opensearch_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["demo", "--workdir", str(tmp_path / "d"), "--minutes", "2", "--opensearch-url", opensearch_url]
     assert main(args) == 0

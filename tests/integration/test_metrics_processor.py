@@ -25,6 +25,7 @@ from opsanalytics.realtime.windows import MetricWindow, metric_window, window_do
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("index_templates")]
 
+ACCOUNT = "123456789012"
 START = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events" / "metrics_processor"
 RULES = """
@@ -66,6 +67,7 @@ def window(service: str, minute: int, errors: int = 2, events: int = 200) -> Met
         errors=errors,
         latency_count=events,
         latency=(40.0, 120.0, 180.0, 400.0),
+        owner=ACCOUNT,  # window ids carry it (contract v2): the alert history must find them by it
     )
 
 
@@ -202,7 +204,9 @@ def test_an_incident_notifies_once_when_it_fires_and_once_when_it_resolves(
     (alert,) = alert_store(opensearch_client, prefixes).alerts()
     assert alert.status == "resolved" and alert.rule_id == "checkout-error-rate"
     assert iso(datetime.fromtimestamp(alert.resolved_at_ms / 1000, UTC)) == "2026-01-01T10:11:00Z"
-    assert alert.snapshot["errors"] == 60 and alert.threshold == 0.05
+    # the resolved alert carries the window that resolved it, not the last firing one
+    assert alert.snapshot["errors"] == 2 and alert.value == 0.01 and alert.threshold == 0.05
+    assert "Value:      0.01 (threshold 0.05)" in email[1]["Message"]
     assert count(opensearch_client, f"{prefixes['ALERTS_INDEX_PREFIX']}history-*") == 1
     assert count(opensearch_client, f"{prefixes['METRICS_INDEX_PREFIX']}*") == 30
 
@@ -267,7 +271,7 @@ def test_revisions_in_any_order_keep_the_highest_and_a_correction_does_not_fire_
     assert function.invoke(stream.event([second, window("checkout", 2)])) == {"batchItemFailures": []}
     index = realtime_index(prefixes["METRICS_INDEX_PREFIX"], third["window_start"])
     stored = opensearch_client.get(
-        index=index, id=window_document_id("checkout", "/aws/lambda/checkout", third["window_start"])
+        index=index, id=window_document_id("checkout", "/aws/lambda/checkout", third["window_start"], ACCOUNT)
     )
     assert stored["_source"]["revision"] == 3 and stored["_source"]["errors"] == 80
     assert count(opensearch_client, f"{prefixes['METRICS_INDEX_PREFIX']}*") == 6

@@ -12,8 +12,10 @@ import pytest
 from opsanalytics.alerting import AlertRuleError, advance, load_rules, messages_for, parse_rules
 from opsanalytics.alerting.evaluate import (
     MINUTE_MS,
+    AlertState,
     Notification,
     Observation,
+    deviation_observations,
     evaluate_absence,
     evaluate_deviation,
     evaluate_threshold,
@@ -194,6 +196,28 @@ class TestThreshold:
         assert [(o.at_ms, o.breaching) for o in observations] == [(start_ms(2), False), (start_ms(3), True)]
 
 
+def test_resolve_after_and_for_on_a_deviation_rule_load_and_deepen_the_history() -> None:
+    rules = parse_rules(
+        rules_yaml(
+            """
+  - id: p95
+    type: deviation
+    severity: warning
+    metric: latency_p95_ms
+    baseline_windows: 30
+    min_baseline: 10
+    for: 2
+    resolve_after: 3
+"""
+        )
+    )
+    (rule,) = rules.rules
+    assert isinstance(rule, DeviationRule) and (rule.for_windows, rule.resolve_after) == (2, 3)
+    assert rules.history_windows == 2 * 30 + 1  # the older half tells which windows were anomalous
+    with pytest.raises(AlertRuleError, match="rule 'p95': field 'resolve_after': must be >= 1"):
+        parse_rules(rules_yaml("  - {id: p95, type: absence, severity: info, minutes: 5, resolve_after: 0}\n"))
+
+
 class TestDeviation:
     def rule(self, **overrides: Any) -> DeviationRule:
         fields: dict[str, Any] = {
@@ -234,6 +258,38 @@ class TestDeviation:
         flat = series([window(m, p95=100) for m in range(10)] + [window(10, p95=101)])
         observation = evaluate_deviation(self.rule(), flat, start_ms(10), MINUTE_MS)
         assert observation is not None and observation.breaching
+
+    def test_an_incident_is_not_its_own_baseline(self) -> None:
+        """The demo's shape: p95 ~100 ms for 30 minutes, ~2,400 ms for six, back to ~100. Every incident window is
+        breaching (the earlier ones do not feed the later ones' baseline) and the first one after it is clear."""
+        rule = self.rule(baseline_windows=30, min_baseline=10, threshold=4)
+        normal = [100 + (m * 7) % 9 - 4 for m in range(30)]
+        values = [*normal, 2300, 2500, 2400, 2600, 2200, 2450, 101, 99, 103]
+        windows = series([window(m, p95=v) for m, v in enumerate(values)])
+        observations = deviation_observations(rule, windows, [start_ms(m) for m in range(30, 39)], MINUTE_MS)
+        assert [o.breaching for o in observations] == [True] * 6 + [False] * 3
+        assert "5 anomalous left out" in observations[5].detail
+        # without leaving them out, the baseline takes the incident in and the alert resolves within it
+        plain = [evaluate_deviation(rule, windows, start_ms(m), MINUTE_MS) for m in range(30, 36)]
+        assert not all(o is not None and o.breaching for o in plain)
+
+    def test_a_lasting_change_becomes_the_new_baseline(self) -> None:
+        """Anomalous windows are left out only while min_baseline normal ones remain: then the new level is the
+        baseline (after baseline_windows - min_baseline windows)."""
+        rule = self.rule(baseline_windows=10, min_baseline=5, threshold=3)
+        values = [100, 104, 96, 102, 98, 100, 101, 99, 103, 97] + [300 + m % 3 for m in range(12)]
+        windows = series([window(m, p95=v) for m, v in enumerate(values)])
+        observations = deviation_observations(rule, windows, [start_ms(m) for m in range(10, 22)], MINUTE_MS)
+        flags = [o.breaching for o in observations]
+        assert flags[:5] == [True] * 5 and not flags[-1]
+
+    def test_for_needs_consecutive_deviating_windows(self) -> None:
+        rule = self.rule(for_windows=2)
+        values = [100, 104, 96, 102, 98, 100, 101, 99, 103, 97, 400, 100, 400, 400]
+        windows = series([window(m, p95=v) for m, v in enumerate(values)])
+        observations = deviation_observations(rule, windows, [start_ms(m) for m in range(10, 14)], MINUTE_MS)
+        assert [o.breaching for o in observations] == [False, False, False, True]
+        assert observations[0].detail.endswith("1 of 2 windows")
 
 
 class TestAbsence:
@@ -293,6 +349,35 @@ class TestLifecycle:
         state, sent = self.run("##..##")
         assert [n.kind for n in sent] == ["firing", "resolved", "firing"]
         assert state.first_seen_ms == start_ms(4)
+
+    def test_resolve_after_needs_clear_observations_in_a_row_and_resolves_with_the_current_value(self) -> None:
+        rule = replace(self.rule, resolve_after=2)
+        state, sent = None, []
+        for minute, mark in enumerate("###.#..#"):
+            state, notifications = advance(state, [self.observation(minute, mark == "#")], rule, "now")
+            sent.extend(notifications)
+        # one clear window (minute 3) does not resolve; two in a row (5, 6) do; 7 opens a new episode
+        assert [(n.kind, n.alert.evaluated_until_ms) for n in sent] == [
+            ("firing", start_ms(0)),
+            ("resolved", start_ms(6)),
+            ("firing", start_ms(7)),
+        ]
+        resolved = sent[1].alert
+        assert resolved.value == 0.0 and resolved.clear_since_ms == start_ms(5) and resolved.clear_streak == 2
+        assert resolved.last_seen_ms == start_ms(4)
+        email = messages_for(sent[1])[-1].body
+        assert "Value:      0 (threshold 0.05)" in email
+        assert "Back:       within the rule since 2026-01-01T10:05:00Z (2 clear observations in a row)" in email
+
+    def test_the_state_keeps_the_clear_count_across_batches(self) -> None:
+        rule = replace(self.rule, resolve_after=3)
+        state, _ = advance(None, [self.observation(0, True)], rule, "now")
+        state, sent = advance(state, [self.observation(1, False)], rule, "now")
+        assert sent == [] and state is not None and state.status == "firing"
+        stored = AlertState.from_document(state.to_document())
+        assert (stored.clear_streak, stored.clear_since_ms) == (1, start_ms(1))
+        state, sent = advance(stored, [self.observation(2, False), self.observation(3, False)], rule, "now")
+        assert [n.kind for n in sent] == ["resolved"] and state is not None and state.resolved_at_ms == start_ms(3)
 
 
 class TestRendering:

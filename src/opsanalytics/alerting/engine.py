@@ -115,16 +115,18 @@ class AlertEngine:
             return {}
         starts: dict[WindowKey, set[int]] = defaultdict(set)
         spans: dict[WindowKey, int] = {}
+        owners: dict[WindowKey, set[str]] = defaultdict(set)
         for window in windows:
             key = window_key(window)
             starts[key].add(parse_iso_ms(window["window_start"]))
             spans[key] = window_span_ms(window)
+            owners[key].add(str(window.get("owner") or ""))
         wanted: list[tuple[WindowKey, int]] = []
         for key, key_starts in starts.items():
             span = spans[key]
             first = min(key_starts) - depth * span
             wanted.extend((key, start) for start in range(first, max(key_starts), span) if start not in key_starts)
-        return self.history.windows(wanted)
+        return self.history.windows(wanted, owners)
 
     def _absence(self, windows: Sequence[MetricWindow]) -> list[Observation]:
         rules = self.rules.absence_rules

@@ -10,7 +10,9 @@ The lifecycle of one alert (one rule and one set of dimensions, so one determini
   ``firing`` notification;
 - further breaching observations update ``last_seen`` and the value, and give a ``reminder`` once
   ``cooldown_minutes`` of event time have passed since the last notification;
-- the first clear observation resolves it: state ``resolved`` and exactly one ``resolved`` notification;
+- clear observations while firing count towards the rule's ``resolve_after`` (a breaching one starts the count
+  again); the one that reaches it resolves the alert: state ``resolved``, exactly one ``resolved``
+  notification, and the state carries the value that cleared it;
 - observations at or before ``evaluated_until`` were already applied and are ignored, so the same batch
   processed twice changes nothing and notifies nobody twice.
 """
@@ -22,6 +24,7 @@ import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
@@ -155,8 +158,15 @@ def baseline_of(values: Sequence[float], method: str, alpha: float) -> tuple[flo
     return mean, math.sqrt(variance)
 
 
-def evaluate_deviation(rule: DeviationRule, series: WindowSeries, start_ms: int, span_ms: int) -> Observation | None:
-    """The window starting ``start_ms`` against the ``baseline_windows`` windows before it. None while the
+def evaluate_deviation(
+    rule: DeviationRule,
+    series: WindowSeries,
+    start_ms: int,
+    span_ms: int,
+    anomalous: AbstractSet[int] = frozenset(),
+) -> Observation | None:
+    """The window starting ``start_ms`` against the ``baseline_windows`` windows before it, those in
+    ``anomalous`` (window starts) left out while at least ``min_baseline`` others remain. None while the
     baseline has fewer than ``min_baseline`` usable windows, or the window has no value."""
     current = series.get(start_ms)
     if current is None:
@@ -164,14 +174,18 @@ def evaluate_deviation(rule: DeviationRule, series: WindowSeries, start_ms: int,
     value = _value(current, rule.metric)
     if value is None:
         return None
-    history: list[float] = []
+    usable: list[tuple[int, float]] = []
     for k in range(rule.baseline_windows, 0, -1):
         window = series.get(start_ms - k * span_ms)
         if window is None or window["events"] < rule.min_events:
             continue
         found = _value(window, rule.metric)
         if found is not None:
-            history.append(found)
+            usable.append((start_ms - k * span_ms, found))
+    history = [found for start, found in usable if start not in anomalous]
+    left_out = len(usable) - len(history)
+    if len(history) < rule.min_baseline:  # too few normal windows left: the anomaly has become the level
+        history, left_out = [found for _, found in usable], 0
     if len(history) < rule.min_baseline:
         return None
     centre, spread = baseline_of(history, rule.method, rule.alpha)
@@ -188,9 +202,10 @@ def evaluate_deviation(rule: DeviationRule, series: WindowSeries, start_ms: int,
         bound = centre + math.copysign(rule.threshold * spread, value - centre)
     if current["events"] < rule.min_events:
         breaching = False
+    without = f", {left_out} anomalous left out" if left_out else ""
     detail = (
         f"{rule.metric} {format_value(value)} vs baseline {format_value(centre)} "
-        f"± {format_value(spread)} ({rule.method}, {len(history)} windows): {format_value(score)} σ"
+        f"± {format_value(spread)} ({rule.method}, {len(history)} windows{without}): {format_value(score)} σ"
     )
     return Observation(
         rule_id=rule.id,
@@ -203,6 +218,37 @@ def evaluate_deviation(rule: DeviationRule, series: WindowSeries, start_ms: int,
         detail=detail,
         snapshot={**current, "baseline_mean": centre, "baseline_stddev": spread, "score": score},
     )
+
+
+def deviation_observations(
+    rule: DeviationRule, series: WindowSeries, starts: Iterable[int], span_ms: int
+) -> list[Observation]:
+    """The rule at each of ``starts``, with the series walked in time order from its oldest window: a window
+    that deviates joins the anomalous windows the later baselines leave out, so an incident is compared with
+    what came before it, not with itself. Breaching needs ``for`` consecutive deviating windows."""
+    wanted = set(starts)
+    anomalous: set[int] = set()
+    observations: list[Observation] = []
+    streak, previous = 0, None
+    for start in sorted(series):
+        observation = evaluate_deviation(rule, series, start, span_ms, anomalous)
+        deviating = observation is not None and observation.breaching
+        if deviating:
+            anomalous.add(start)
+            streak = streak + 1 if previous == start - span_ms else 1
+            previous = start
+        else:
+            streak, previous = 0, None
+        if observation is None or start not in wanted:
+            continue
+        if deviating and streak < rule.for_windows:
+            observation = replace(
+                observation,
+                breaching=False,
+                detail=f"{observation.detail}; {streak} of {rule.for_windows} windows",
+            )
+        observations.append(observation)
+    return observations
 
 
 def evaluate_absence(rule: AbsenceRule, last_seen: Mapping[str, int], now_ms: int) -> list[Observation]:
@@ -256,11 +302,11 @@ def evaluate_windows(
         for rule in rules:
             if isinstance(rule, AbsenceRule) or not rule.services.matches(key[0]):
                 continue
+            if isinstance(rule, DeviationRule):
+                observations.extend(deviation_observations(rule, series, starts, span_ms))
+                continue
             for start_ms in starts:
-                if isinstance(rule, ThresholdRule):
-                    observation = evaluate_threshold(rule, series, start_ms, span_ms)
-                else:
-                    observation = evaluate_deviation(rule, series, start_ms, span_ms)
+                observation = evaluate_threshold(rule, series, start_ms, span_ms)
                 if observation is not None:
                     observations.append(observation)
     observations.sort(key=lambda o: (o.at_ms, o.rule_id, sorted(o.dimensions.items())))
@@ -292,6 +338,10 @@ class AlertState:
     resolved_at_ms: int | None = None
     reminder_count: int = 0
     description: str = ""
+    clear_streak: int = 0
+    """Clear observations in a row while firing (the rule's ``resolve_after`` resolves it)."""
+    clear_since_ms: int | None = None
+    """When the current run of clear observations began: how long the metric has been back."""
 
     @property
     def episode_id(self) -> str:
@@ -322,6 +372,8 @@ class AlertState:
             "notified_at": self.notified_at,
             "resolved_at": iso_utc(self.resolved_at_ms) if self.resolved_at_ms is not None else None,
             "reminder_count": self.reminder_count,
+            "clear_streak": self.clear_streak,
+            "clear_since": iso_utc(self.clear_since_ms) if self.clear_since_ms is not None else None,
         }
 
     @classmethod
@@ -350,6 +402,8 @@ class AlertState:
             resolved_at_ms=optional_ms("resolved_at"),
             reminder_count=int(doc.get("reminder_count") or 0),
             description=doc.get("description", ""),
+            clear_streak=int(doc.get("clear_streak") or 0),
+            clear_since_ms=optional_ms("clear_since"),
         )
 
 
@@ -385,15 +439,26 @@ def advance(
         firing = state is not None and state.status == "firing"
         if not observation.breaching:
             if state is not None and firing:
+                # the state carries the value that cleared it, not the last firing one
                 state = replace(
                     state,
-                    status="resolved",
-                    resolved_at_ms=observation.at_ms,
                     evaluated_until_ms=observation.at_ms,
-                    notified_for_ms=observation.at_ms,
-                    notified_at=notified_at,
+                    value=observation.value,
+                    threshold=observation.threshold,
+                    detail=observation.detail,
+                    snapshot=dict(observation.snapshot),
+                    clear_streak=state.clear_streak + 1,
+                    clear_since_ms=state.clear_since_ms if state.clear_streak else observation.at_ms,
                 )
-                notifications.append(Notification("resolved", state))
+                if state.clear_streak >= rule.resolve_after:
+                    state = replace(
+                        state,
+                        status="resolved",
+                        resolved_at_ms=observation.at_ms,
+                        notified_for_ms=observation.at_ms,
+                        notified_at=notified_at,
+                    )
+                    notifications.append(Notification("resolved", state))
             continue
         if state is None or not firing:
             state = AlertState(
@@ -425,6 +490,8 @@ def advance(
             threshold=observation.threshold,
             detail=observation.detail,
             snapshot=dict(observation.snapshot),
+            clear_streak=0,
+            clear_since_ms=None,
         )
         last_notified = state.notified_for_ms if state.notified_for_ms is not None else state.first_seen_ms
         if observation.at_ms - last_notified >= cooldown_ms:

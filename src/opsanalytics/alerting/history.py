@@ -8,7 +8,7 @@ recently" needs a search; its candidates for absence are re-checked by id for th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from opensearchpy import OpenSearch
@@ -21,6 +21,7 @@ DEFAULT_INDEX_PREFIX: Final = "metrics-realtime-"
 MGET_CHUNK: Final = 1000
 MAX_SERVICES: Final = 10_000
 MAX_LOG_GROUPS_PER_SERVICE: Final = 100
+MAX_OWNERS: Final = 100
 
 
 def realtime_index(prefix: str, window_start: str) -> str:
@@ -38,18 +39,25 @@ class MetricsHistory:
         self._client = client
         self.index_prefix = index_prefix
 
-    def windows(self, wanted: Iterable[tuple[WindowKey, int]]) -> dict[WindowKey, dict[int, MetricWindow]]:
-        """The stored windows among ``wanted`` ((service, log_group), window_start ms), by key and start."""
+    def windows(
+        self, wanted: Iterable[tuple[WindowKey, int]], owners: Mapping[WindowKey, Iterable[str]] | None = None
+    ) -> dict[WindowKey, dict[int, MetricWindow]]:
+        """The stored windows among ``wanted`` ((service, log_group), window_start ms), by key and start.
+        ``owners`` names the accounts whose windows a key has (a window's id includes its owner since window
+        contract v2); a key without one is looked up as a version 1 window (no owner)."""
         refs = sorted(set(wanted))
         found: dict[WindowKey, dict[int, MetricWindow]] = {}
-        for chunk in _chunks(refs, MGET_CHUNK):
+        ids = [
+            (key, start_ms, owner) for key, start_ms in refs for owner in sorted(set((owners or {}).get(key) or ("",)))
+        ]
+        for chunk in _chunks(ids, MGET_CHUNK):
             docs = []
-            for (service, log_group), start_ms in chunk:
+            for (service, log_group), start_ms, owner in chunk:
                 start = iso_utc(start_ms)
                 docs.append(
                     {
                         "_index": realtime_index(self.index_prefix, start),
-                        "_id": window_document_id(service, log_group, start),
+                        "_id": window_document_id(service, log_group, start, owner),
                     }
                 )
             response = self._client.mget(body={"docs": docs}, params={"filter_path": "docs.found,docs._source"})
@@ -82,7 +90,11 @@ class MetricsHistory:
                     "aggs": {
                         "log_groups": {
                             "terms": {"field": "log_group", "size": MAX_LOG_GROUPS_PER_SERVICE},
-                            "aggs": {"last": {"max": {"field": "window_end"}}},
+                            "aggs": {
+                                "last": {"max": {"field": "window_end"}},
+                                # the windows' ids include their owner: the re-check below needs it
+                                "owners": {"terms": {"field": "owner", "size": MAX_OWNERS, "missing": ""}},
+                            },
                         }
                     },
                 }
@@ -94,18 +106,22 @@ class MetricsHistory:
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         )
         by_service: dict[str, dict[str, int]] = {}
+        owners: dict[WindowKey, list[str]] = {}
         for bucket in response.get("aggregations", {}).get("services", {}).get("buckets", []):
             for group in bucket["log_groups"]["buckets"]:
                 value = group["last"].get("value")
                 if value is not None:
                     by_service.setdefault(str(bucket["key"]), {})[str(group["key"])] = int(value)
+                    owners[(str(bucket["key"]), str(group["key"]))] = [
+                        str(owner["key"]) for owner in group.get("owners", {}).get("buckets", [])
+                    ]
         wanted: list[tuple[WindowKey, int]] = []
         for service, groups in by_service.items():
             if max(groups.values()) > now_ms - recheck_older_than_ms:
                 continue
             for log_group, last_end in groups.items():
                 wanted.extend(((service, log_group), start) for start in range(last_end, now_ms, span_ms))
-        for (service, log_group), series in self.windows(wanted).items():
+        for (service, log_group), series in self.windows(wanted, owners).items():
             newest = max(parse_iso_ms(w["window_end"]) for w in series.values())
             groups = by_service[service]
             groups[log_group] = max(groups[log_group], newest)

@@ -107,6 +107,12 @@ def render_email(notification: Notification, dashboard_url: str | None) -> str:
     if notification.kind == "resolved" and alert.resolved_at_ms is not None:
         minutes = (alert.resolved_at_ms - alert.first_seen_ms) / 60_000
         lines.append(f"Resolved:   {iso_utc(alert.resolved_at_ms)} after {format_value(minutes)} min")
+        if alert.clear_since_ms is not None:
+            back = alert.clear_streak if alert.clear_streak > 1 else 1
+            lines.append(
+                f"Back:       within the rule since {iso_utc(alert.clear_since_ms)} "
+                f"({back} clear observation{'s' if back > 1 else ''} in a row)"
+            )
     if notification.kind == "reminder":
         lines.append(f"Reminder:   {alert.reminder_count}")
     snapshot = alert.snapshot

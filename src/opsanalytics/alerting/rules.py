@@ -2,8 +2,9 @@
 
 Rules are a versioned YAML file (``config/alert-rules.yaml``; ``ALERT_RULES`` names a path or an
 ``s3://bucket/key``). Three rule types, each with an ``id``, a ``severity`` (critical | warning | info), the
-``services`` it applies to (one name, a list, or ``all``) and an optional ``cooldown_minutes`` (how long a
-firing alert waits before a reminder, default 60):
+``services`` it applies to (one name, a list, or ``all``), an optional ``cooldown_minutes`` (how long a
+firing alert waits before a reminder, default 60) and ``resolve_after`` (how many clear observations in a row
+resolve a firing alert, default 1; more keeps a flapping metric from paging again and again):
 
 ``threshold``
     ``metric`` (any numeric window field) ``operator`` (> >= < <= == !=) ``threshold``, true for ``for``
@@ -12,7 +13,10 @@ firing alert waits before a reminder, default 60):
     the window's ``metric`` against its own recent baseline: ``method`` zscore (mean and standard deviation
     of the previous ``baseline_windows`` windows) or ewma (exponentially weighted, smoothing ``alpha``);
     fires when the value is ``threshold`` standard deviations ``direction`` (above | below | both) the
-    baseline, once at least ``min_baseline`` windows of baseline exist.
+    baseline, for ``for`` consecutive windows (default 1), once at least ``min_baseline`` windows of baseline
+    exist. Windows that were anomalous themselves are left out of the baseline, so an incident does not
+    become its own baseline; when fewer than ``min_baseline`` normal windows remain, the baseline takes them
+    all again (a new normal is learned after ``baseline_windows - min_baseline`` windows).
 ``absence``
     a service that sent windows within the last ``seen_within_minutes`` but none for ``minutes``.
 
@@ -48,11 +52,13 @@ DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _ALL_SERVICES: Final = ("all", "*")
-_COMMON_KEYS: Final = frozenset({"id", "type", "description", "severity", "services", "cooldown_minutes"})
+_COMMON_KEYS: Final = frozenset(
+    {"id", "type", "description", "severity", "services", "cooldown_minutes", "resolve_after"}
+)
 _TYPE_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "threshold": frozenset({"metric", "operator", "threshold", "for", "min_events"}),
     "deviation": frozenset(
-        {"metric", "method", "baseline_windows", "min_baseline", "threshold", "direction", "alpha", "min_events"}
+        {"metric", "method", "baseline_windows", "min_baseline", "threshold", "direction", "alpha", "min_events", "for"}
     ),
     "absence": frozenset({"minutes", "seen_within_minutes"}),
 }
@@ -106,6 +112,8 @@ class ThresholdRule:
     min_events: int = 0
     cooldown_minutes: float = DEFAULT_COOLDOWN_MINUTES
     description: str = ""
+    resolve_after: int = 1
+    """Clear observations in a row that resolve a firing alert (more than 1: a flapping metric pages once)."""
     type: Literal["threshold"] = "threshold"
 
 
@@ -125,6 +133,8 @@ class DeviationRule:
     min_events: int = 0
     cooldown_minutes: float = DEFAULT_COOLDOWN_MINUTES
     description: str = ""
+    resolve_after: int = 1
+    for_windows: int = 1
     type: Literal["deviation"] = "deviation"
 
 
@@ -137,6 +147,7 @@ class AbsenceRule:
     seen_within_minutes: float = 60.0
     cooldown_minutes: float = DEFAULT_COOLDOWN_MINUTES
     description: str = ""
+    resolve_after: int = 1
     type: Literal["absence"] = "absence"
 
 
@@ -180,10 +191,15 @@ class RuleSet:
 
     @property
     def history_windows(self) -> int:
-        """How many windows before an evaluated one the window rules need."""
+        """How many windows before an evaluated one the window rules need. A deviation rule reads twice its
+        baseline: the older half tells which windows of the newer half were anomalous themselves
+        (`opsanalytics.alerting.evaluate.deviation_observations` leaves those out of the baseline)."""
         needed = [0]
         for rule in self.window_rules:
-            needed.append(rule.for_windows - 1 if isinstance(rule, ThresholdRule) else rule.baseline_windows)
+            if isinstance(rule, ThresholdRule):
+                needed.append(rule.for_windows - 1)
+            else:
+                needed.append(2 * rule.baseline_windows + rule.for_windows - 1)
         return max(needed)
 
 
@@ -294,6 +310,7 @@ def _rule_from(raw: Any, index: int, defaults: Mapping[str, Any], problems: list
             "cooldown_minutes", defaults.get("cooldown_minutes", DEFAULT_COOLDOWN_MINUTES), exclusive_minimum=0
         ),
         "description": reader.string("description", "") if reader.has("description") else "",
+        "resolve_after": reader.integer("resolve_after", 1, minimum=1),
     }
     if rule_type == "threshold":
         return ThresholdRule(
@@ -322,6 +339,7 @@ def _rule_from(raw: Any, index: int, defaults: Mapping[str, Any], problems: list
             direction=reader.choice("direction", DIRECTIONS, "above"),  # type: ignore[arg-type]
             alpha=reader.number("alpha", 0.3, exclusive_minimum=0, maximum=1),
             min_events=reader.integer("min_events", 0, minimum=0),
+            for_windows=reader.integer("for", 1, minimum=1),
         )
     minutes = reader.number("minutes", exclusive_minimum=0)
     seen_within = reader.number("seen_within_minutes", max(60.0, minutes * 2), exclusive_minimum=0)
