@@ -21,7 +21,7 @@ from opsanalytics.alerting.evaluate import (
     evaluate_threshold,
     evaluate_windows,
 )
-from opsanalytics.alerting.notify import SMS_MAX_CHARS, render_sms, render_subject
+from opsanalytics.alerting.notify import SMS_MAX_CHARS, dashboard_links, render_sms, render_subject
 from opsanalytics.alerting.rules import AbsenceRule, DeviationRule, ServiceSelector, ThresholdRule
 from opsanalytics.realtime.windows import MetricWindow
 from opsanalytics.timestamps import parse_iso_ms
@@ -415,6 +415,41 @@ class TestRendering:
         assert "Since:      2026-01-01T10:03:00Z" in email.body
         assert "https://dash/alerts" in email.body
         assert email.attributes == {"severity": "critical", "alert_state": "firing"}
+
+    def test_email_quotes_the_windows_errors_and_lines_and_links_the_episodes_time_range(self) -> None:
+        notification = self.notification("warning")
+        snapshot = {
+            **notification.alert.snapshot,
+            "error_signatures": [
+                {"signature": "Timeout calling payment gateway after <n> ms", "count": 12},
+                {"signature": "KeyError: 'customer_id' while handling order <uuid>", "count": 3},
+            ],
+            "samples": ["Timeout calling payment gateway after 5012 ms (order 1f0e)", "KeyError: 'customer_id'"],
+        }
+        alert = replace(notification.alert, snapshot=snapshot)
+        (email,) = messages_for(Notification("firing", alert), "https://search-logs.example.com/_dashboards")
+        body = email.body
+        assert "Top errors: 12 x Timeout calling payment gateway after <n> ms" in body
+        assert "            3 x KeyError: 'customer_id' while handling order <uuid>" in body
+        assert "Lines:      Timeout calling payment gateway after 5012 ms (order 1f0e)" in body
+        window = "_g=(time:(from:'2026-01-01T09:33:00Z',to:'2026-01-01T10:18:00Z'))"
+        assert (
+            "Dashboard:  https://search-logs.example.com/_dashboards/app/dashboards#/view/opsanalytics-dashboard-alerts?"
+            + window
+        ) in body
+        logs = next(line for line in body.splitlines() if line.startswith("Log lines:"))
+        assert logs.startswith(
+            "Log lines:  https://search-logs.example.com/_dashboards/app/dashboards#/view/opsanalytics-dashboard-log-lines?"
+            + window
+        )
+        assert "service:%22checkout-service-with-a-long-name%22" in logs
+        # a dashboard URL of its own gets the time range; the local page is linked as it is
+        given = dashboard_links("https://dash/app/dashboards#/view/mine", alert)
+        assert given == [("Dashboard:", f"https://dash/app/dashboards#/view/mine?{window}")]
+        assert dashboard_links("file:///tmp/demo/dashboard.html", alert) == [
+            ("Dashboard:", "file:///tmp/demo/dashboard.html")
+        ]
+        assert dashboard_links(None, alert) == []
 
 
 def test_the_self_tests_rule_id_is_reserved() -> None:

@@ -9,6 +9,7 @@ echoed to the console).
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, TextIO
+from urllib.parse import quote
 
 import orjson
 
@@ -121,10 +123,62 @@ def render_email(notification: Notification, dashboard_url: str | None) -> str:
             f"Window:     {snapshot.get('window_start')} events={snapshot.get('events')} "
             f"errors={snapshot.get('errors')} p95={format_value(snapshot.get('latency_p95_ms'))} ms"
         )
-    if dashboard_url:
-        lines.append(f"Dashboard:  {dashboard_url}")
+    signatures = [item for item in snapshot.get("error_signatures") or [] if isinstance(item, Mapping)]
+    if signatures:
+        lines.append("Top errors: " + _signature_line(signatures[0]))
+        lines.extend("            " + _signature_line(item) for item in signatures[1:MAX_SIGNATURES])
+    samples = [text for text in snapshot.get("samples") or [] if isinstance(text, str)]
+    if samples:
+        lines.append("Lines:      " + samples[0])
+        lines.extend("            " + text for text in samples[1:MAX_SAMPLE_LINES])
+    for label, link in dashboard_links(dashboard_url, alert):
+        lines.append(f"{label:<12}{link}")
     lines += ["", f"Alert id:   {alert.alert_id}"]
     return "\n".join(lines) + "\n"
+
+
+MAX_SIGNATURES: Final = 5
+MAX_SAMPLE_LINES: Final = 3
+ALERTS_DASHBOARD: Final = "opsanalytics-dashboard-alerts"
+LOG_LINES_DASHBOARD: Final = "opsanalytics-dashboard-log-lines"
+LINK_BEFORE_MS: Final = 30 * 60_000
+"""A link's time range starts this long before the episode, to show what led to it..."""
+LINK_AFTER_MS: Final = 15 * 60_000
+"""...and ends this long after its last observation."""
+
+
+def _signature_line(item: Mapping[str, Any]) -> str:
+    return f"{item.get('count', '?')} x {item.get('signature', '')}"
+
+
+def _rison(text: str) -> str:
+    """A rison string (the URL state of Dashboards): quoted, its ' and ! escaped with !."""
+    return "'" + text.replace("!", "!!").replace("'", "!'") + "'"
+
+
+def dashboard_links(dashboard_url: str | None, alert: AlertState) -> list[tuple[str, str]]:
+    """Links for a message: the alerts dashboard over the episode's time range and the log lines of its service
+    in that range (``dashboard_url`` is the Dashboards address, ``.../_dashboards``), or the dashboard URL given,
+    with the time range; a ``file://`` URL (the local page) as it is; none without one."""
+    if not dashboard_url:
+        return []
+    if dashboard_url.startswith("file://"):
+        return [("Dashboard:", dashboard_url)]
+    end = alert.resolved_at_ms if alert.resolved_at_ms is not None else alert.last_seen_ms
+    time_range = (
+        f"_g=(time:(from:{_rison(iso_utc(alert.first_seen_ms - LINK_BEFORE_MS))},"
+        f"to:{_rison(iso_utc(end + LINK_AFTER_MS))}))"
+    )
+    if "#/view/" in dashboard_url:  # a dashboard of its own: the time range only
+        joiner = "&" if "?" in dashboard_url.split("#", 1)[1] else "?"
+        return [("Dashboard:", f"{dashboard_url}{joiner}{time_range}")]
+    base = dashboard_url.rstrip("/")
+    links = [("Dashboard:", f"{base}/app/dashboards#/view/{ALERTS_DASHBOARD}?{time_range}")]
+    service = alert.dimensions.get("service")
+    if service:
+        query = quote(f"(query:(language:kuery,query:{_rison(f'service:{json.dumps(service)}')}))", safe="(),:!'")
+        links.append(("Log lines:", f"{base}/app/dashboards#/view/{LOG_LINES_DASHBOARD}?{time_range}&_a={query}"))
+    return links
 
 
 def render_sms(notification: Notification) -> str:

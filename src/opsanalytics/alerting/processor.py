@@ -105,8 +105,11 @@ class MetricsProcessorSettings:
                 raise SettingsError(
                     "ALERT_RULES is set: alerts need EMAIL_TOPIC_ARN and SMS_TOPIC_ARN (or ALERT_OUTBOX locally)"
                 )
-        if self.dashboard_url is not None and not self.dashboard_url.startswith(("https://", "http://")):
-            raise SettingsError(f"DASHBOARD_URL must be an http(s) URL, got {self.dashboard_url!r}")
+        if self.dashboard_url is not None and not self.dashboard_url.startswith(("https://", "http://", "file://")):
+            raise SettingsError(
+                f"DASHBOARD_URL must be an http(s) URL (or, locally, the file:// of the local page), "
+                f"got {self.dashboard_url!r}"
+            )
         if self.bulk_max_attempts < 1:
             raise SettingsError(f"OPENSEARCH_BULK_MAX_ATTEMPTS must be >= 1, got {self.bulk_max_attempts}")
         if self.bulk_max_retry_seconds < 0:

@@ -362,7 +362,8 @@ def run_pipeline(
                 "ALERTS_INDEX_PREFIX": indices.alerts_prefix,
                 "ALERT_RULES": str(project_root() / "config" / "alert-rules.yaml"),
                 "ALERT_OUTBOX": str(report.outbox),
-                "DASHBOARD_URL": f"{url}/_dashboards",
+                # no Dashboards locally: messages link to the local page the demo writes
+                "DASHBOARD_URL": (workdir / "dashboard.html").resolve().as_uri(),
             },
             logs_dir=workdir / "logs",
         )
