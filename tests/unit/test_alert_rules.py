@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from opsanalytics.alerting import AlertRuleError, advance, load_rules, messages_for, parse_rules
+from opsanalytics.alerting.engine import AlertEngine
 from opsanalytics.alerting.evaluate import (
     MINUTE_MS,
     AlertState,
@@ -463,3 +464,101 @@ rules:
 """
     with pytest.raises(AlertRuleError, match="built-in rule of opsanalytics verify"):
         parse_rules(text, "rules.yaml")
+
+
+MAINTENANCE_RULES = """
+version: 1
+rules:
+  - id: checkout-errors
+    type: threshold
+    severity: critical
+    services: checkout
+    metric: error_rate
+    operator: ">"
+    threshold: 0.05
+    runbook_url: https://wiki.example.com/runbooks/checkout-errors
+    labels: {team: payments, tier: 1}
+maintenance:
+  - from: 2026-01-01T10:00:00Z
+    to: "2026-01-01T10:05:00Z"
+    services: checkout
+    reason: database failover
+"""
+
+
+class _History:
+    def __init__(self) -> None:
+        self.stored: dict[Any, MetricWindow] = {}
+
+    def windows(self, wanted: Any, owners: Any = None) -> dict[Any, dict[int, MetricWindow]]:
+        found: dict[Any, dict[int, MetricWindow]] = {}
+        for key, start in wanted:
+            if (key, start) in self.stored:
+                found.setdefault(key, {})[start] = self.stored[(key, start)]
+        return found
+
+    def last_seen(self, *args: Any, **kwargs: Any) -> dict[str, int]:
+        return {}
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.states: dict[str, Any] = {}
+
+    def get_many(self, ids: list[str]) -> dict[str, Any]:
+        return {i: self.states[i] for i in ids if i in self.states}
+
+    def get(self, alert_id: str) -> Any:
+        return self.states.get(alert_id)
+
+    def put(self, state: AlertState, stored: Any) -> None:
+        from types import SimpleNamespace
+
+        self.states[state.alert_id] = SimpleNamespace(state=state)
+
+    def restore(self, *args: Any) -> None: ...
+
+    def record_history(self, state: AlertState) -> None: ...
+
+
+class _Outbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def deliver(self, message: Any) -> None:
+        self.messages.append(message)
+
+
+def test_runbook_labels_and_a_maintenance_window_that_pages_nobody() -> None:
+    rules = parse_rules(MAINTENANCE_RULES, "rules.yaml")
+    (rule,) = rules.rules
+    assert rule.runbook_url.startswith("https://wiki") and rule.labels == (("team", "payments"), ("tier", "1"))
+    (window_,) = rules.maintenance
+    assert (window_.start_ms, window_.end_ms, window_.reason) == (start_ms(0), start_ms(5), "database failover")
+    engine = AlertEngine(rules, _History(), _Store(), _Outbox())  # type: ignore[arg-type]
+    outbox = engine.notifier
+    # fires inside the maintenance window (10:02): recorded, nobody paged; resolves at 10:07: that is sent
+    first = engine.evaluate([window(1, errors=30)])
+    assert first.transitions["firing"] == 1 and first.muted == 1 and outbox.messages == []  # type: ignore[attr-defined]
+    engine.evaluate([window(6, errors=0)])
+    (email, *_) = [m for m in outbox.messages if m.channel == "email"]  # type: ignore[attr-defined]
+    assert email.kind == "resolved"
+    assert "Labels:     team=payments, tier=1" in email.body
+    assert "Runbook:    https://wiki.example.com/runbooks/checkout-errors" in email.body
+
+
+def test_maintenance_and_runbook_mistakes_are_named() -> None:
+    text = MAINTENANCE_RULES.replace("https://wiki", "wiki").replace(
+        "reason: database failover", "rules: [nope]\n    colour: red"
+    )
+    text = text.replace('to: "2026-01-01T10:05:00Z"', "to: 2026-01-01T09:00:00Z")
+    with pytest.raises(AlertRuleError) as error:
+        parse_rules(text, "rules.yaml")
+    message = str(error.value)
+    for expected in (
+        "rule 'checkout-errors': field 'runbook_url': must be an http(s) URL",
+        "maintenance #1: field 'to': must be after from",
+        "maintenance #1: field 'rules': names no rule of this file: 'nope'",
+        "maintenance #1: field 'colour': is not a field of a maintenance window",
+    ):
+        assert expected in message, expected

@@ -46,6 +46,8 @@ class AlertBatchReport:
     transitions: Counter[str] = field(default_factory=Counter)
     """Notifications by kind (firing, reminder, resolved), whether or not their severity routes anywhere."""
     messages: int = 0
+    muted: int = 0
+    """Notifications a maintenance window kept from being sent."""
     failed_keys: set[WindowKey] = field(default_factory=set)
     """Windows whose alerts could not be evaluated or notified."""
     failed_all: bool = False
@@ -166,6 +168,11 @@ class AlertEngine:
                 continue  # another invocation moved it: re-read and re-apply
             try:
                 for notification in notifications:
+                    service = str(notification.alert.dimensions.get("service", ""))
+                    at_ms = notification.alert.notified_for_ms or notification.alert.last_seen_ms
+                    if self.rules.muted(rule.id, service, at_ms) is not None:
+                        report.muted += 1  # a maintenance window: the state moves, nobody is paged
+                        continue
                     for message in messages_for(notification, self.dashboard_url):
                         self.notifier.deliver(message)
                         report.messages += 1

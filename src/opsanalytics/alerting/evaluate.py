@@ -342,6 +342,8 @@ class AlertState:
     """Clear observations in a row while firing (the rule's ``resolve_after`` resolves it)."""
     clear_since_ms: int | None = None
     """When the current run of clear observations began: how long the metric has been back."""
+    runbook_url: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def episode_id(self) -> str:
@@ -374,6 +376,8 @@ class AlertState:
             "reminder_count": self.reminder_count,
             "clear_streak": self.clear_streak,
             "clear_since": iso_utc(self.clear_since_ms) if self.clear_since_ms is not None else None,
+            "runbook_url": self.runbook_url,
+            "labels": dict(self.labels),
         }
 
     @classmethod
@@ -404,6 +408,8 @@ class AlertState:
             description=doc.get("description", ""),
             clear_streak=int(doc.get("clear_streak") or 0),
             clear_since_ms=optional_ms("clear_since"),
+            runbook_url=doc.get("runbook_url") or "",
+            labels=dict(doc.get("labels") or {}),
         )
 
 
@@ -479,6 +485,8 @@ def advance(
                 notified_for_ms=observation.at_ms,
                 notified_at=notified_at,
                 description=rule.description,
+                runbook_url=rule.runbook_url,
+                labels=dict(rule.labels),
             )
             notifications.append(Notification("firing", state))
             continue

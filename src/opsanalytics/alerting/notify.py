@@ -100,6 +100,10 @@ def render_email(notification: Notification, dashboard_url: str | None) -> str:
     ]
     if alert.description:
         lines.append(f"Rule:       {alert.description}")
+    if alert.labels:
+        lines.append("Labels:     " + ", ".join(f"{key}={value}" for key, value in alert.labels.items()))
+    if alert.runbook_url:
+        lines.append(f"Runbook:    {alert.runbook_url}")
     lines += [
         f"Where:      {_where(alert)}",
         f"What:       {alert.detail}",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
@@ -36,6 +37,7 @@ import yaml
 
 from opsanalytics.realtime.windows import NUMERIC_FIELDS
 from opsanalytics.storage import S3Store
+from opsanalytics.timestamps import parse_iso_ms
 
 RULES_SCHEMA_VERSION: Final = 1
 DEFAULT_COOLDOWN_MINUTES: Final = 60.0
@@ -53,8 +55,9 @@ DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 _ALL_SERVICES: Final = ("all", "*")
 _COMMON_KEYS: Final = frozenset(
-    {"id", "type", "description", "severity", "services", "cooldown_minutes", "resolve_after"}
+    {"id", "type", "description", "severity", "services", "cooldown_minutes", "resolve_after", "runbook_url", "labels"}
 )
+MAX_LABELS: Final = 10
 _TYPE_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "threshold": frozenset({"metric", "operator", "threshold", "for", "min_events"}),
     "deviation": frozenset(
@@ -114,6 +117,9 @@ class ThresholdRule:
     description: str = ""
     resolve_after: int = 1
     """Clear observations in a row that resolve a firing alert (more than 1: a flapping metric pages once)."""
+    runbook_url: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    """name, value pairs, in file order: who owns it, what it concerns"""
     type: Literal["threshold"] = "threshold"
 
 
@@ -135,6 +141,9 @@ class DeviationRule:
     description: str = ""
     resolve_after: int = 1
     for_windows: int = 1
+    runbook_url: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    """name, value pairs, in file order: who owns it, what it concerns"""
     type: Literal["deviation"] = "deviation"
 
 
@@ -148,6 +157,9 @@ class AbsenceRule:
     cooldown_minutes: float = DEFAULT_COOLDOWN_MINUTES
     description: str = ""
     resolve_after: int = 1
+    runbook_url: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    """name, value pairs, in file order: who owns it, what it concerns"""
     type: Literal["absence"] = "absence"
 
 
@@ -168,12 +180,36 @@ SELF_TEST_RULE: Final = ThresholdRule(
 
 
 @dataclass(frozen=True, slots=True)
+class Maintenance:
+    """A time when alerts of some rules and services notify nobody (their state still moves)."""
+
+    start_ms: int
+    end_ms: int
+    services: ServiceSelector = ServiceSelector()
+    rule_ids: frozenset[str] | None = None
+    """None: every rule"""
+    reason: str = ""
+
+    def mutes(self, rule_id: str, service: str, at_ms: int) -> bool:
+        return (
+            self.start_ms <= at_ms < self.end_ms
+            and (self.rule_ids is None or rule_id in self.rule_ids)
+            and (not service or self.services.matches(service))
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RuleSet:
-    """The loaded rules of one file, in file order."""
+    """The loaded rules of one file, in file order, and its maintenance windows."""
 
     rules: tuple[AlertRule, ...]
     source: str = "<string>"
     version: int = RULES_SCHEMA_VERSION
+    maintenance: tuple[Maintenance, ...] = ()
+
+    def muted(self, rule_id: str, service: str, at_ms: int) -> Maintenance | None:
+        """The maintenance window that mutes ``rule_id`` on ``service`` at event time ``at_ms``, if any."""
+        return next((window for window in self.maintenance if window.mutes(rule_id, service, at_ms)), None)
 
     def by_id(self, rule_id: str) -> AlertRule:
         for rule in self.rules:
@@ -275,6 +311,26 @@ class _RuleReader:
             return minimum
         return value
 
+    def url(self, name: str) -> str:
+        value = self.string(name)
+        if value and not value.startswith(("https://", "http://")):
+            self.problem(name, f"must be an http(s) URL, got {value!r}")
+        return value
+
+    def labels(self) -> tuple[tuple[str, str], ...]:
+        value = self.raw.get("labels", {})
+        if (
+            not isinstance(value, dict)
+            or len(value) > MAX_LABELS
+            or not all(
+                isinstance(key, str) and key and isinstance(item, str | int | float) and not isinstance(item, bool)
+                for key, item in value.items()
+            )
+        ):
+            self.problem("labels", f"must map up to {MAX_LABELS} names to text values, got {value!r}")
+            return ()
+        return tuple((key, str(item)) for key, item in value.items())
+
     def services(self) -> ServiceSelector:
         value = self.raw.get("services", "all")
         if isinstance(value, str) and value.strip() in _ALL_SERVICES:
@@ -311,6 +367,8 @@ def _rule_from(raw: Any, index: int, defaults: Mapping[str, Any], problems: list
         ),
         "description": reader.string("description", "") if reader.has("description") else "",
         "resolve_after": reader.integer("resolve_after", 1, minimum=1),
+        "runbook_url": reader.url("runbook_url") if reader.has("runbook_url") else "",
+        "labels": reader.labels(),
     }
     if rule_type == "threshold":
         return ThresholdRule(
@@ -360,7 +418,7 @@ def parse_rules(text: str, source: str = "<string>") -> RuleSet:
     if not isinstance(document, dict):
         raise AlertRuleError(source, ["the file must be a mapping with 'version' and 'rules'"])
     problems: list[str] = []
-    unknown = sorted(set(document) - {"version", "defaults", "rules"})
+    unknown = sorted(set(document) - {"version", "defaults", "rules", "maintenance"})
     problems.extend(f"top level: field '{key}': is not a known field" for key in unknown)
     version = document.get("version")
     if version != RULES_SCHEMA_VERSION:
@@ -383,9 +441,59 @@ def parse_rules(text: str, source: str = "<string>") -> RuleSet:
             problems.append(f"rule {rule.id!r}: field 'id': is used by more than one rule")
         seen.add(rule.id)
         rules.append(rule)
+    maintenance = _maintenance_from(document.get("maintenance") or [], seen, problems)
     if problems:
         raise AlertRuleError(source, problems)
-    return RuleSet(tuple(rules), source=source, version=RULES_SCHEMA_VERSION)
+    return RuleSet(tuple(rules), source=source, version=RULES_SCHEMA_VERSION, maintenance=maintenance)
+
+
+def _maintenance_from(raw: Any, rule_ids: set[str], problems: list[str]) -> tuple[Maintenance, ...]:
+    if not isinstance(raw, list):
+        problems.append(f"top level: field 'maintenance': must be a list of windows, got {raw!r}")
+        return ()
+    windows = []
+    for index, item in enumerate(raw):
+        label = f"maintenance #{index + 1}"
+        if not isinstance(item, dict):
+            problems.append(f"{label}: must be a mapping with from, to, and optionally services, rules, reason")
+            continue
+        reader = _RuleReader(label, item, problems)
+        for key in sorted(set(item) - {"from", "to", "services", "rules", "reason"}):
+            reader.problem(key, "is not a field of a maintenance window (from, to, services, rules, reason)")
+        bounds = []
+        for name in ("from", "to"):
+            value = item.get(name)
+            if isinstance(value, datetime):  # YAML reads an unquoted time as a datetime (naive: UTC)
+                moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+                bounds.append(int(moment.timestamp() * 1000))
+                continue
+            try:
+                bounds.append(parse_iso_ms(str(value)))
+            except ValueError:
+                reader.problem(name, f"must be an ISO-8601 time, got {value!r}")
+        if len(bounds) == 2 and bounds[0] >= bounds[1]:
+            reader.problem("to", "must be after from")
+        names = item.get("rules")
+        selected: frozenset[str] | None = None
+        if names is not None:
+            listed = [names] if isinstance(names, str) else names
+            if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+                reader.problem("rules", f"must be a rule id or a list of them, got {names!r}")
+            else:
+                for name in sorted(set(listed) - rule_ids):
+                    reader.problem("rules", f"names no rule of this file: {name!r}")
+                selected = frozenset(listed)
+        if len(bounds) == 2:
+            windows.append(
+                Maintenance(
+                    bounds[0],
+                    bounds[1],
+                    reader.services(),
+                    selected,
+                    reader.string("reason", "") if reader.has("reason") else "",
+                )
+            )
+    return tuple(windows)
 
 
 def load_rules(location: str, s3_client: Any = None) -> RuleSet:
