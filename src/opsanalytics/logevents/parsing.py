@@ -12,10 +12,12 @@ A CloudWatch event is never split: a multi-line stack trace is one event.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
@@ -32,7 +34,7 @@ from opsanalytics.logevents.attributes import (
 )
 from opsanalytics.logevents.cloudwatch import check_log_event
 from opsanalytics.logevents.model import ERROR_LEVELS, LOG_EVENT_SCHEMA_VERSION, LogEvent, is_error
-from opsanalytics.logevents.rules import NO_RULES, ParserConfig, ParserRule, parse_duration_ms, rule_timestamp
+from opsanalytics.logevents.rules import NO_RULES, ParserConfig, ParserRule, parse_duration_ms
 from opsanalytics.timestamps import parse_iso_ms
 
 # Canonical levels for the spellings seen in the wild.
@@ -515,10 +517,58 @@ class LogEventParser:
         return self.parse_events([{"id": event_id, "timestamp": timestamp, "message": message}])[0]
 
 
+def _rule_fields(rule: ParserRule, text: str) -> dict[str, Any] | None:
+    """The line's fields by a declared rule's format, or None when the line is not in it."""
+    if rule.format == "regex":
+        match = rule.regex.fullmatch(text)
+        if match is None:
+            return None
+        return {name: value for name, value in match.groupdict().items() if value is not None}
+    if rule.format == "json":
+        if text[:1] != "{":
+            return None
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None
+        if type(doc) is not dict:
+            return None
+        return flatten(doc) if may_nest(text) else doc
+    if rule.format == "logfmt":
+        return logfmt_fields(text)
+    parts = text.split(rule.delimiter, len(rule.columns) - 1)
+    if len(parts) != len(rule.columns):
+        return None
+    return {column: part.strip() for column, part in zip(rule.columns, parts, strict=True)}
+
+
+def _rule_timestamp(value: object, timestamp_format: str) -> int | None:
+    """Epoch milliseconds of a declared timestamp field, or None when it is not in the declared format."""
+    if timestamp_format == "auto":
+        return parse_timestamp(value)
+    if timestamp_format in ("epoch_s", "epoch_ms"):
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        if not math.isfinite(number):
+            return None
+        return int(number * 1000) if timestamp_format == "epoch_s" else int(number)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.strptime(value.strip(), timestamp_format)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:  # a time without an offset is UTC, as everywhere in the pipeline
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
 def _apply_rule(event: dict[str, Any], rule: ParserRule, text: str) -> bool:
     """The line through a declared rule into ``event``; False (``event`` untouched) when the line is not in the
     rule's format."""
-    fields = rule.extract(text)
+    fields = _rule_fields(rule, text)
     if fields is None:
         return False
     mapping = rule.fields
@@ -545,7 +595,7 @@ def _apply_rule(event: dict[str, Any], rule: ParserRule, text: str) -> bool:
     event["level"] = level
     event["error"] = is_error(level, status)
     timestamp = take("timestamp")
-    if timestamp is not None and (epoch_ms := rule_timestamp(timestamp, rule.timestamp_format)) is not None:
+    if timestamp is not None and (epoch_ms := _rule_timestamp(timestamp, rule.timestamp_format)) is not None:
         event["timestamp"] = epoch_ms
     latency = take("latency")
     if latency is not None and (latency_ms := parse_duration_ms(latency, rule.latency_unit)) is not None:

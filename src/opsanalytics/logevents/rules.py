@@ -45,11 +45,9 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
-import orjson
 import yaml
 
 from opsanalytics.storage import S3Store
@@ -196,34 +194,6 @@ class ParserRule:
     regex: Any = None
     delimiter: str = ""
     columns: tuple[str, ...] = ()
-
-    def extract(self, text: str) -> dict[str, Any] | None:
-        """The line's fields, or None when the line is not in this rule's format."""
-        if self.format == "regex":
-            match = self.regex.fullmatch(text)
-            if match is None:
-                return None
-            return {name: value for name, value in match.groupdict().items() if value is not None}
-        if self.format == "json":
-            if text[:1] != "{":
-                return None
-            try:
-                doc = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                return None
-            if type(doc) is not dict:
-                return None
-            from opsanalytics.logevents.attributes import flatten, may_nest
-
-            return flatten(doc) if may_nest(text) else doc
-        if self.format == "logfmt":
-            from opsanalytics.logevents.parsing import logfmt_fields
-
-            return logfmt_fields(text)
-        parts = text.split(self.delimiter, len(self.columns) - 1)
-        if len(parts) != len(self.columns):
-            return None
-        return {column: part.strip() for column, part in zip(self.columns, parts, strict=True)}
 
 
 _NO_SPAN: Final = (-1, -1)
@@ -632,34 +602,6 @@ def load_rule_file(location: str, s3_client: Any = None) -> ParserConfig:
     except OSError as exc:
         raise RuleFileError(location, [f"cannot read the rule file: {exc.strerror or exc}"]) from None
     return parse_rule_file(text, location)
-
-
-# ---- applying a rule -------------------------------------------------------------------------------------
-
-
-def rule_timestamp(value: object, timestamp_format: str) -> int | None:
-    """Epoch milliseconds of a declared timestamp field, or None when it is not in the declared format."""
-    from opsanalytics.logevents.parsing import parse_timestamp
-
-    if timestamp_format == "auto":
-        return parse_timestamp(value)
-    if timestamp_format in ("epoch_s", "epoch_ms"):
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return None
-        if not math.isfinite(number):
-            return None
-        return int(number * 1000) if timestamp_format == "epoch_s" else int(number)
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.strptime(value.strip(), timestamp_format)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:  # a time without an offset is UTC, as everywhere in the pipeline
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def describe_rules(config: ParserConfig) -> Sequence[str]:
