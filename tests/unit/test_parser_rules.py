@@ -97,6 +97,16 @@ def test_a_regex_rule_with_named_patterns_on_a_custom_text_format(rules) -> None
     assert rules.stats.parsed["inventory-text"] == 1 and not rules.stats.missed
 
 
+def test_auto_latency_reads_a_duration_as_auto_detection_does() -> None:
+    config = parse_rule_file(
+        "version: 1\nparsers:\n  - {name: jobs, log_groups: /jobs, format: logfmt, latency_unit: auto,"
+        " fields: {latency: took}}\n",
+        "f",
+    )
+    lines = ('level=info msg=a took="2 m"', "level=info msg=b took=35", "level=info msg=c took=1.5s")
+    assert [event["latency_ms"] for event in parse(config, "/jobs", *lines)] == [120_000.0, 35.0, 1500.0]
+
+
 def test_a_json_rule_maps_its_keys_units_and_epoch_seconds(rules) -> None:  # type: ignore[no-untyped-def]
     line = json.dumps({"severity": "E", "msg": "card declined", "elapsed_s": 0.35, "code": 502, "at": 1767261601.5})
     (event,) = parse(rules, "/aws/lambda/payments", line)

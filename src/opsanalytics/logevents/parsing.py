@@ -34,7 +34,7 @@ from opsanalytics.logevents.attributes import (
 )
 from opsanalytics.logevents.cloudwatch import check_log_event
 from opsanalytics.logevents.model import ERROR_LEVELS, LOG_EVENT_SCHEMA_VERSION, LogEvent, is_error
-from opsanalytics.logevents.rules import NO_RULES, ParserConfig, ParserRule, parse_duration_ms
+from opsanalytics.logevents.rules import LATENCY_UNITS, NO_RULES, ParserConfig, ParserRule
 from opsanalytics.timestamps import parse_iso_ms
 
 # Canonical levels for the spellings seen in the wild.
@@ -565,6 +565,15 @@ def _rule_timestamp(value: object, timestamp_format: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+def _rule_latency_ms(value: object, unit: str) -> float | None:
+    """A declared latency field in milliseconds: a number in the rule's ``latency_unit``; with ``auto`` a number of
+    milliseconds or a duration with its own unit, read as auto-detection reads one (`_duration_ms`)."""
+    number = _duration_ms(value, 1.0) if unit == "auto" else _to_float(value)
+    if number is None or not math.isfinite(number):
+        return None
+    return number if unit == "auto" else number * LATENCY_UNITS[unit]
+
+
 def _apply_rule(event: dict[str, Any], rule: ParserRule, text: str) -> bool:
     """The line through a declared rule into ``event``; False (``event`` untouched) when the line is not in the
     rule's format."""
@@ -598,7 +607,7 @@ def _apply_rule(event: dict[str, Any], rule: ParserRule, text: str) -> bool:
     if timestamp is not None and (epoch_ms := _rule_timestamp(timestamp, rule.timestamp_format)) is not None:
         event["timestamp"] = epoch_ms
     latency = take("latency")
-    if latency is not None and (latency_ms := parse_duration_ms(latency, rule.latency_unit)) is not None:
+    if latency is not None and (latency_ms := _rule_latency_ms(latency, rule.latency_unit)) is not None:
         event["latency_ms"] = latency_ms
     for name in ("service", "request_id", "trace_id", "method", "path", "client_ip", "user_agent"):
         value = take(name)

@@ -41,7 +41,6 @@ rule and the field (`RuleFileError`).
 from __future__ import annotations
 
 import fnmatch
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,8 +107,6 @@ MASK_PATTERNS: Final[dict[str, str]] = {
 }
 """Masking patterns by name: the ``patterns`` of the ``masking`` section may name these."""
 
-_DURATION_UNITS: Final = (("ns", 0.000001), ("us", 0.001), ("µs", 0.001), ("ms", 1.0), ("s", 1000.0))
-
 
 class RuleFileError(ValueError):
     """The rule file is invalid. ``problems`` lists every mistake, each naming the rule and the field."""
@@ -156,28 +153,6 @@ def expand_patterns(expression: str, named: Mapping[str, str]) -> str:
         position = end + 1
     out.append(expression[position:])
     return "".join(out)
-
-
-def parse_duration_ms(value: object, unit: str) -> float | None:
-    """Milliseconds of a latency value in ``unit``, or with its own unit suffix when ``unit`` is ``auto``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) * LATENCY_UNITS.get(unit, 1.0)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    factor = LATENCY_UNITS.get(unit, 1.0)
-    if unit == "auto":
-        for suffix, suffix_factor in _DURATION_UNITS:
-            if text.endswith(suffix) and text[: -len(suffix)][-1:].isdigit():
-                text, factor = text[: -len(suffix)], suffix_factor
-                break
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number * factor if math.isfinite(number) else None
 
 
 @dataclass(frozen=True, slots=True)
