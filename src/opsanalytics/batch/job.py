@@ -513,7 +513,10 @@ def run(
                     pool, lambda: _rows(tx.slo_counts(day_events, thresholds, config.defaults.latency_threshold_ms))
                 )
                 lambda_job = _submit(pool, lambda: _rows(tx.lambda_efficiency(day_events)))
-                minutes_job = _submit(pool, lambda: _rows(tx.minute_counts(hour_events)))
+                # the per-minute counts serve only the comparison with the realtime windows
+                minutes_job = _submit(
+                    pool, lambda: _rows(tx.minute_counts(hour_events)) if realtime is not None else []
+                )
                 try:
                     rollups = rollups_job.result()
                     kept_frames.append(rollups)
