@@ -11,6 +11,7 @@ Layout (what Managed Flink's Python runtime expects, plus what the job needs at 
     connector.json                   the Kinesis connector build in the jar (the job picks its table options)
     application_properties.json      the local copy of the property groups, for reference
     config/parsers.yaml              the declared parser and masking rules (``job.parser.rules``)
+    config/metrics.yaml              the declared metrics (``job.metrics``)
     python-deps/                     the ``pyFiles`` run option: on the PYTHONPATH of the client and the workers
       opsanalytics/                  the shared core (decoder, parser, metric definitions, job wiring)
       orjson/, re2.py ...            runtime dependencies the core imports that the Flink runtime lacks
@@ -56,6 +57,8 @@ CONNECTORS = {
 }
 ZIP_PARSER_RULES = "config/parsers.yaml"
 """Where the zip carries config/parsers.yaml, relative to main.py: the template's ``job.parser.rules``."""
+ZIP_METRICS = "config/metrics.yaml"
+"""And config/metrics.yaml: the template's ``job.metrics``."""
 LEGACY_OPT_IN_VARIABLE = "OPSANALYTICS_FLINK_CONNECTOR"
 LEGACY_OPT_IN_VALUE = "flink-connector-kinesis:4.3.0-1.19"
 
@@ -170,12 +173,13 @@ def _add_tree(archive: zipfile.ZipFile, source: Path, prefix: str) -> None:
 
 
 def zip_properties() -> bytes:
-    """flink/application_properties.json as the zip carries it: the rule file where the zip has it (the local copy
-    names the checkout's ``config/``, one directory up)."""
+    """flink/application_properties.json as the zip carries it: the rule and metrics files where the zip has them
+    (the local copy names the checkout's ``config/``, one directory up)."""
     groups = json.loads((ROOT / "flink" / "application_properties.json").read_text())
     for group in groups:
         if group["PropertyGroupId"] == "job":
             group["PropertyMap"]["parser.rules"] = ZIP_PARSER_RULES
+            group["PropertyMap"]["metrics"] = ZIP_METRICS
     return (json.dumps(groups, indent=2) + "\n").encode()
 
 
@@ -190,6 +194,7 @@ def build_zip(output: Path, *, jar: Path, wheel_dir: Path) -> Path:
         _add_file(archive, ROOT / "flink" / "main.py", "main.py")
         _write(archive, "application_properties.json", zip_properties())
         _add_file(archive, ROOT / "config" / "parsers.yaml", ZIP_PARSER_RULES)
+        _add_file(archive, ROOT / "config" / "metrics.yaml", ZIP_METRICS)
         _add_file(archive, jar, "lib/pyflink-dependencies.jar")
         connector = {"generation": generation, "artifact": CONNECTORS[generation]}
         _write(archive, "connector.json", json.dumps(connector).encode())

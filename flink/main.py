@@ -30,9 +30,11 @@ from opsanalytics.realtime.job import (  # noqa: E402
 )
 
 
-def submit(properties: Path | None = None) -> Any:
+def submit(properties: Path | None = None, configuration: dict[str, str] | None = None) -> Any:
     """Read the property groups (Managed Flink's file in AWS; else `properties`, by default the
-    ``application_properties.json`` beside this file), build the job and submit it; its ``TableResult``."""
+    ``application_properties.json`` beside this file), build the job and submit it; its ``TableResult``.
+    A local run may add Flink `configuration` (``execution.savepoint.path`` to restore a snapshot, as Managed
+    Flink does on an update)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     in_aws = MANAGED_FLINK_PROPERTIES.is_file()
     if in_aws:
@@ -44,7 +46,7 @@ def submit(properties: Path | None = None) -> Any:
     base = APP_DIR if in_aws else properties.parent
     settings = settings_from_properties(load_property_groups(properties), base=base, connector_hint=hint)
     jar = APP_DIR / "lib" / "pyflink-dependencies.jar"
-    configuration = {}
+    configuration = dict(configuration or {})
     if not in_aws:
         configuration["python.executable"] = sys.executable
         if jar.is_file():

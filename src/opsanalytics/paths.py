@@ -35,6 +35,13 @@ def default_parser_rules() -> Path | None:
     return path if path.is_file() else None
 
 
+def default_metrics() -> Path | None:
+    """``config/metrics.yaml`` of the checkout, the declared metrics local runs compute (the deploy ships the same
+    file to the Flink and Glue jobs), or None when there is none."""
+    path = project_root() / "config" / "metrics.yaml"
+    return path if path.is_file() else None
+
+
 def load_script(path: Path, module_name: str, *, fresh: bool = False) -> ModuleType:
     """The module `path` defines, registered as `module_name` (once, unless `fresh`: a new cold start)."""
     if not fresh and module_name in sys.modules:

@@ -139,3 +139,21 @@ OBJECT_STORES: Final[dict[Scheme, Callable[[ObjectLocation], ObjectStore]]] = {
 def object_store(location: ObjectLocation) -> ObjectStore:
     """The adapter for `location`."""
     return OBJECT_STORES[location.scheme](location)
+
+
+def read_config_text(location: str, what: str, setting: str, s3_client: Any = None) -> str:
+    """The text of a configuration file at a path or an ``s3://bucket/key`` (boto3 is imported only for S3);
+    `ValueError` saying what to do when there is none. ``what`` names the file ("rule file"), ``setting`` where its
+    location is set ("PARSER_RULES")."""
+    if location.startswith("s3://"):
+        bucket, _, key = location[5:].partition("/")
+        if not bucket or not key:
+            raise ValueError(f"{setting} must be s3://bucket/key or a file path")
+        body = S3Store(bucket, s3_client).get_object(key)
+        if body is None:
+            raise ValueError(f"no such object: upload the {what}, or point {setting} at it")
+        return body.decode("utf-8")
+    try:
+        return Path(location).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what}: {exc.strerror or exc}") from None

@@ -33,7 +33,8 @@ from opsanalytics.local.samples import DEFAULT_START_MS, Incident, SampleBatch, 
 from opsanalytics.logevents.cloudwatch import control_message_payload, encode_subscription_payload
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.logevents.rules import NO_RULES, load_rule_file
-from opsanalytics.paths import default_parser_rules
+from opsanalytics.paths import default_metrics, default_parser_rules
+from opsanalytics.realtime.declared import DeclaredMetric, compute_declared, load_metrics_file
 from opsanalytics.realtime.local import RealtimeReport, run_realtime
 from opsanalytics.realtime.windows import MetricWindow, compute_windows
 from opsanalytics.streams import write_shards, write_stream
@@ -111,12 +112,28 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def stream(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[MetricWindow], int, int]:
+def generated() -> tuple[list[list[tuple[int, bytes]]], list[LogEvent], int]:
     shards, records, late_batch = _records()
+    return shards, list(_reference_events(records)), late_batch
+
+
+@pytest.fixture(scope="module")
+def stream(
+    generated: tuple[list[list[tuple[int, bytes]]], list[LogEvent], int], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[MetricWindow], int, int]:
+    shards, events, late_batch = generated
     directory = tmp_path_factory.mktemp("logs-stream")
     write_shards(directory, shards)
     files = len(list(directory.iterdir()))
-    return directory, compute_windows(_reference_events(records)), late_batch, files
+    return directory, compute_windows(events), late_batch, files
+
+
+@pytest.fixture(scope="module")
+def declared_reference(generated: tuple[list[list[tuple[int, bytes]]], list[LogEvent], int]) -> list[DeclaredMetric]:
+    """The documents of config/metrics.yaml's metrics, which the local job computes."""
+    metrics = default_metrics()
+    assert metrics is not None
+    return compute_declared(load_metrics_file(str(metrics)), generated[1])
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +285,33 @@ def test_four_files_of_the_same_half_hour_give_exact_windows_in_streaming_mode(t
     assert len(report.windows) == len(reference)
     for got, want in zip(report.windows, reference, strict=True):
         assert _same_window(got, want), (got, want)
+
+
+def _same_declared(got: DeclaredMetric, want: DeclaredMetric) -> bool:
+    """Equal but for the revision, sums and averages to 1e-9 relative (partial sums add up in another order)."""
+    for name, value in want.items():
+        if name == "revision":
+            continue
+        actual = got[name]  # type: ignore[literal-required]
+        if isinstance(value, float) and isinstance(actual, float):
+            if not math.isclose(actual, value, rel_tol=1e-9):
+                return False
+        elif actual != value:
+            return False
+    return got.keys() == want.keys()
+
+
+def test_declared_metrics_equal_the_reference_in_both_modes(
+    batch_run: Run, streaming_run: Run, declared_reference: list[DeclaredMetric]
+) -> None:
+    """config/metrics.yaml's metrics, computed by the job's decoder rows and keyed windows, equal the reference in
+    batch mode; in streaming mode too once the lateness has passed (the very late batch feeds none of them)."""
+    assert {doc["metric"] for doc in declared_reference} >= {"checkout_value", "server_error_ratio"}
+    for report in (batch_run.report, streaming_run.report):
+        assert len(report.declared) == len(declared_reference)
+        for got, want in zip(report.declared, declared_reference, strict=True):
+            assert _same_declared(got, want), (got, want)
+    assert all(doc["revision"] == 1 for doc in batch_run.report.declared)
 
 
 BUILT_ZIP = Path(__file__).resolve().parents[2] / "build" / "flink" / "opsanalytics-realtime.zip"

@@ -30,13 +30,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 import yaml
 
 from opsanalytics.realtime.windows import NUMERIC_FIELDS
-from opsanalytics.storage import S3Store
+from opsanalytics.storage import read_config_text
 from opsanalytics.timestamps import parse_iso_ms
 
 RULES_SCHEMA_VERSION: Final = 1
@@ -498,17 +497,8 @@ def _maintenance_from(raw: Any, rule_ids: set[str], problems: list[str]) -> tupl
 
 def load_rules(location: str, s3_client: Any = None) -> RuleSet:
     """Rules from a file path or an ``s3://bucket/key`` (boto3 is imported only for S3)."""
-    if location.startswith("s3://"):
-        bucket, _, key = location[5:].partition("/")
-        if not bucket or not key:
-            raise AlertRuleError(location, ["ALERT_RULES must be s3://bucket/key or a file path"])
-        body = S3Store(bucket, s3_client).get_object(key)
-        if body is None:
-            raise AlertRuleError(location, ["no such object: upload the rule file, or point ALERT_RULES at it"])
-        return parse_rules(body.decode("utf-8"), location)
-    path = Path(location)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AlertRuleError(location, [f"cannot read the rule file: {exc.strerror or exc}"]) from None
+        text = read_config_text(location, "rule file", "ALERT_RULES", s3_client)
+    except ValueError as exc:
+        raise AlertRuleError(location, [str(exc)]) from None
     return parse_rules(text, location)

@@ -44,12 +44,11 @@ import fnmatch
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 import yaml
 
-from opsanalytics.storage import S3Store
+from opsanalytics.storage import read_config_text
 
 RULES_FILE_VERSION: Final = 1
 ParserFormat = Literal["json", "regex", "logfmt", "delimited"]
@@ -564,18 +563,10 @@ def parse_rule_file(text: str, source: str) -> ParserConfig:
 
 def load_rule_file(location: str, s3_client: Any = None) -> ParserConfig:
     """Rules from a file path or an ``s3://bucket/key`` (boto3 is imported only for S3)."""
-    if location.startswith("s3://"):
-        bucket, _, key = location[5:].partition("/")
-        if not bucket or not key:
-            raise RuleFileError(location, ["PARSER_RULES must be s3://bucket/key or a file path"])
-        body = S3Store(bucket, s3_client).get_object(key)
-        if body is None:
-            raise RuleFileError(location, ["no such object: upload the rule file, or point PARSER_RULES at it"])
-        return parse_rule_file(body.decode("utf-8"), location)
     try:
-        text = Path(location).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RuleFileError(location, [f"cannot read the rule file: {exc.strerror or exc}"]) from None
+        text = read_config_text(location, "rule file", "PARSER_RULES", s3_client)
+    except ValueError as exc:
+        raise RuleFileError(location, [str(exc)]) from None
     return parse_rule_file(text, location)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pyflink.common import Configuration, Duration, Row, Types, WatermarkStrategy
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeExecutionMode, StreamExecutionEnvironment
@@ -32,9 +33,20 @@ from pyflink.table import (
 from pyflink.table.udf import FunctionContext, udtf
 
 from opsanalytics.logevents.rules import NO_RULES, RuleFileError, parse_rule_file
+from opsanalytics.realtime.declared import (
+    NO_METRICS,
+    MetricsConfig,
+    add_metric_row,
+    metric_on_timer,
+    parse_metrics_file,
+    read_metrics_text,
+)
+from opsanalytics.realtime.declared import WindowKey as DeclaredKey
 from opsanalytics.realtime.job import (
+    DECLARED_COLUMNS,
     DECODED_COLUMNS,
     EVENT,
+    METRIC,
     REJECTED,
     REJECTED_COLUMNS,
     WINDOW_COLUMNS,
@@ -69,8 +81,14 @@ _STREAM_TYPES = {
         Types.ROW_NAMED(["signature", "count"], [Types.STRING(), Types.LONG()])
     ),
     "ARRAY<STRING>": Types.OBJECT_ARRAY(Types.STRING()),
+    "MAP<STRING, STRING>": Types.MAP(Types.STRING(), Types.STRING()),
 }
 WINDOW_ROW = Types.ROW_NAMED([name for name, _ in WINDOW_COLUMNS], [_STREAM_TYPES[kind] for _, kind in WINDOW_COLUMNS])
+DECLARED_METRICS = OutputTag(
+    "declared-metrics",
+    Types.ROW_NAMED([name for name, _ in DECLARED_COLUMNS], [_STREAM_TYPES[kind] for _, kind in DECLARED_COLUMNS]),
+)
+"""Side output: the declared metrics' documents (`opsanalytics.realtime.declared`), beside the windows."""
 FIRST_EMISSION_COLUMNS = (
     ("window_start", "STRING"),
     ("service", "STRING"),
@@ -83,21 +101,30 @@ FIRST_EMISSIONS = OutputTag(
 )
 """Side output: per window, when it was first emitted in the replay's arrival time, less its end (a local
 streaming replay writes them to ``first-emissions/``)."""
-# (owner, service, log group, window start): the key of a window
+# (owner, service, log group, window start): the key of a window; (owner, metric id, "", window start) of a
+# declared metric's window
 WINDOW_KEY = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING(), Types.LONG()])
 
 
 class DecodeLogRecords(TableFunction):  # type: ignore[misc]
     """The UDTF: one logs-stream record in, its log events (or one rejected row) out."""
 
-    def __init__(self, window_seconds: int, replay_speed: float = 0.0, rules: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        window_seconds: int,
+        replay_speed: float = 0.0,
+        rules: tuple[str, str] | None = None,
+        metrics: tuple[str, str] | None = None,
+    ) -> None:
         self._window_seconds = window_seconds
         self._replay_speed = replay_speed
-        self._rules = rules  # (text, source): the workers parse the file the client has checked
+        self._rules = rules  # (text, source): the workers parse the files the client has checked
+        self._declared = metrics
 
     def open(self, function_context: FunctionContext) -> None:
         rules = parse_rule_file(*self._rules) if self._rules else NO_RULES
-        self._decoder = RecordDecoder(self._window_seconds, self._replay_speed, rules)
+        metrics = parse_metrics_file(*self._declared) if self._declared else NO_METRICS
+        self._decoder = RecordDecoder(self._window_seconds, self._replay_speed, rules, metrics)
         self._metrics = function_context.get_metric_group()
         self._records = self._metrics.counter("logRecords")
         self._events = self._metrics.counter("logEvents")
@@ -141,9 +168,24 @@ def checked_rules(settings: RealtimeSettings) -> tuple[str, str] | None:
     return text, location
 
 
-def decode_log_records(window_seconds: int, replay_speed: float = 0.0, rules: tuple[str, str] | None = None) -> Any:
+def checked_metrics(settings: RealtimeSettings) -> tuple[tuple[str, str] | None, MetricsConfig]:
+    """The metrics file's text and name, and its definitions; a bad file stops the job before it starts, with
+    `MetricsFileError` naming each mistake."""
+    if settings.metrics is None:
+        return None, NO_METRICS
+    location = str(settings.metrics)
+    text = read_metrics_text(location)
+    return (text, location), parse_metrics_file(text, location)
+
+
+def decode_log_records(
+    window_seconds: int,
+    replay_speed: float = 0.0,
+    rules: tuple[str, str] | None = None,
+    metrics: tuple[str, str] | None = None,
+) -> Any:
     return udtf(
-        DecodeLogRecords(window_seconds, replay_speed, rules),
+        DecodeLogRecords(window_seconds, replay_speed, rules, metrics),
         result_types=[_SQL_TYPES[sql_type] for _, sql_type in DECODED_COLUMNS],
     )
 
@@ -152,17 +194,35 @@ class EventTime(TimestampAssigner):  # type: ignore[misc]
     """A decoded row's event time: the newest event of its record and window (``ts_ms``)."""
 
     def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        return int(value[3])
+        return int(value[4])
+
+
+class RevisionKey:
+    """The key of a decoded row's window: (owner, service, log group, start) for a row of events, (owner, metric,
+    "", start) for a declared metric's row, with the metric's own window size."""
+
+    def __init__(self, window_ms: int, metric_windows: dict[str, int]) -> None:
+        self._window_ms = window_ms
+        self._metric_windows = metric_windows
+
+    def __call__(self, row: Any) -> tuple[str, str, str, int]:
+        kind, owner, service, log_group, ts_ms = row[0], row[1], row[2], row[3], row[4]
+        size = self._window_ms if kind == EVENT else self._metric_windows.get(service, self._window_ms)
+        return (owner, service, log_group, ts_ms - ts_ms % size)
 
 
 class WindowRevisions(KeyedProcessFunction):  # type: ignore[misc]
-    """One window per key: its `WindowState` in value state, and its timers; the rules are
-    `opsanalytics.realtime.revisions`."""
+    """One window per key: its `WindowState` (or a declared metric's `DeclaredWindowState`) in value state, and its
+    timers; the rules are `opsanalytics.realtime.revisions`. Declared metrics' documents go to the side output
+    `DECLARED_METRICS`."""
 
-    def __init__(self, timing: WindowTiming, *, replay_speed: float = 0.0) -> None:
+    def __init__(
+        self, timing: WindowTiming, *, replay_speed: float = 0.0, metrics: tuple[str, str] | None = None
+    ) -> None:
         self._timing = timing
         self._replay_speed = replay_speed
         self._replay_origin = math.inf
+        self._declared = metrics
 
     def open(self, runtime_context: Any) -> None:
         self._state = runtime_context.get_state(ValueStateDescriptor("window", Types.PICKLED_BYTE_ARRAY()))
@@ -170,9 +230,56 @@ class WindowRevisions(KeyedProcessFunction):  # type: ignore[misc]
         self._revisions = metrics.counter("windowRevisions")
         self._late = metrics.counter("lateEvents")
         self._too_late = metrics.counter("eventsTooLate")
+        self._metric_documents = metrics.counter("declaredMetricDocuments")
+        config = parse_metrics_file(*self._declared) if self._declared else NO_METRICS
+        timing = self._timing
+        self._metrics = {
+            metric.id: (
+                metric,
+                WindowTiming(metric.window_seconds, timing.allowed_lateness_seconds, timing.late_retention_seconds),
+            )
+            for metric in config.metrics
+        }
+
+    def _add_metric_row(self, metric_id: str, ts_ms: int, counted: int, detail: bytes, ctx: Any) -> None:
+        known = self._metrics.get(metric_id)
+        if known is None:  # a row decoded before the metric left the file
+            return
+        timing = known[1]
+        start = timing.start(ts_ms)
+        watermark = ctx.timer_service().current_watermark()
+        state, update = add_metric_row(self._state.value(), timing, start, watermark, orjson.loads(detail))
+        if update.placement == "too-late":
+            self._too_late.inc(counted)
+            return
+        if update.placement == "late":
+            self._late.inc(counted)
+        self._state.update(state)
+        for timer in update.timers:
+            ctx.timer_service().register_event_time_timer(timer)
+
+    def _metric_timer(self, owner: str, metric_id: str, start: int, timestamp: int) -> Iterable[Any]:
+        known = self._metrics.get(metric_id)
+        if known is None:  # the metric left the file: its windows go
+            self._state.clear()
+            return
+        metric, timing = known
+        state, documents = metric_on_timer(
+            self._state.value(), metric, timing, DeclaredKey(owner, metric_id, start), timestamp
+        )
+        if state is None:
+            self._state.clear()
+        else:
+            self._state.update(state)
+        self._metric_documents.inc(len(documents))
+        for document in documents:
+            yield DECLARED_METRICS, Row(*(document[name] for name, _ in DECLARED_COLUMNS))  # type: ignore[literal-required]
 
     def process_element(self, row: Any, ctx: Any) -> Iterable[Any]:
-        owner, service, log_group, ts_ms, arrival, events, errors, detail_json = row
+        kind, owner, service, log_group, ts_ms, arrival, events, errors, detail_json = row
+        if kind == METRIC:
+            self._add_metric_row(service, ts_ms, events, detail_json, ctx)
+            return
         if self._replay_speed:
             # The wall time at which the replay's arrival 0 was due, as well as this operator can tell: each row
             # reaches it after its arrival was due, so the earliest (wall time - arrival / speed) is the closest.
@@ -214,6 +321,9 @@ class WindowRevisions(KeyedProcessFunction):  # type: ignore[misc]
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterable[Any]:
         owner, service, log_group, start = ctx.get_current_key()
+        if not log_group:
+            yield from self._metric_timer(owner, service, start, timestamp)
+            return
         state: WindowState | None = self._state.value()
         if state is None:
             return
@@ -281,7 +391,8 @@ def create_environment(settings: RealtimeSettings, *, configuration: dict[str, s
 def build_statements(t_env: Any, settings: RealtimeSettings) -> StatementSet:
     """Register functions, sources, views and sinks; return the INSERTs as one statement set (one job)."""
     logger.info("realtime job settings", extra=describe(settings))
-    decoder = decode_log_records(settings.window_seconds, settings.replay_speed, checked_rules(settings))
+    declared, metrics = checked_metrics(settings)
+    decoder = decode_log_records(settings.window_seconds, settings.replay_speed, checked_rules(settings), declared)
     t_env.create_temporary_function("decode_log_records", decoder)
     t_env.execute_sql(source_ddl(settings, "logs_records"))
     columns = ", ".join(name for name, _ in DECODED_COLUMNS)
@@ -291,10 +402,12 @@ def build_statements(t_env: Any, settings: RealtimeSettings) -> StatementSet:
     t_env.create_temporary_view("decoded", decoded)
     timing = WindowTiming(settings.window_seconds, settings.allowed_lateness_seconds, settings.late_retention_seconds)
     size_ms = timing.window_ms
+    # one stream for the windows and the declared metrics, whatever the metrics file declares: editing it changes
+    # the rows, not the plan, so the job's state restores across the edit
     events = t_env.to_data_stream(
         t_env.sql_query(  # the job's own column names only
-            "SELECT owner, service, log_group, ts_ms, arrival_ms, events, errors, detail FROM decoded "  # noqa: S608
-            f"WHERE kind = '{EVENT}'"
+            "SELECT kind, owner, service, log_group, ts_ms, arrival_ms, events, errors, detail FROM decoded "  # noqa: S608
+            f"WHERE kind <> '{REJECTED}'"
         )
     )
     if settings.runtime_mode == "streaming":
@@ -312,13 +425,16 @@ def build_statements(t_env: Any, settings: RealtimeSettings) -> StatementSet:
         isinstance(settings.sink, Path) and settings.runtime_mode == "streaming" and settings.replay_speed > 0
     )
     replay_speed = settings.replay_speed if first_emissions else 0.0
-    windows = events.key_by(
-        lambda row: (row[0], row[1], row[2], row[3] - row[3] % size_ms), key_type=WINDOW_KEY
-    ).process(WindowRevisions(timing, replay_speed=replay_speed), output_type=WINDOW_ROW)
+    metric_windows = {metric.id: metric.window_ms for metric in metrics.metrics}
+    windows = events.key_by(RevisionKey(size_ms, metric_windows), key_type=WINDOW_KEY).process(
+        WindowRevisions(timing, replay_speed=replay_speed, metrics=declared), output_type=WINDOW_ROW
+    )
 
     t_env.execute_sql(sink_ddl(settings, "metric_windows", "windows", WINDOW_COLUMNS))
+    t_env.execute_sql(sink_ddl(settings, "declared_metrics", "declared", DECLARED_COLUMNS))
     statements = t_env.create_statement_set()
     statements.add_insert("metric_windows", t_env.from_data_stream(windows))
+    statements.add_insert("declared_metrics", t_env.from_data_stream(windows.get_side_output(DECLARED_METRICS)))
     if isinstance(settings.sink, Path):
         # In AWS rejected records are logged and counted (Flink metric rejectedRecords, by reason), and the
         # metrics stream carries metrics only.

@@ -41,6 +41,7 @@ from opsanalytics.logevents.model import LogEvent
 from opsanalytics.logevents.parsing import LogEventParser
 from opsanalytics.logevents.rules import NO_RULES, ParserConfig
 from opsanalytics.logevents.signatures import normalise_message
+from opsanalytics.realtime.declared import DECLARED_FIELDS, NO_METRICS, MetricsConfig
 from opsanalytics.realtime.revisions import DEFAULT_ALLOWED_LATENESS_SECONDS, DEFAULT_LATE_RETENTION_SECONDS
 from opsanalytics.realtime.windows import DEFAULT_WINDOW_SECONDS, MAX_SAMPLES, WINDOW_FIELDS, sample_text
 from opsanalytics.streams import split_line
@@ -54,12 +55,15 @@ RuntimeMode = Literal["batch", "streaming"]
 ConnectorGeneration = Literal[4, 5]
 
 EVENT: Final = "event"
+METRIC: Final = "metric"
 REJECTED: Final = "rejected"
 MAX_REASON_DETAIL_CHARS: Final = 300
 
 # (kind, owner, service, log_group, ts_ms, arrival_ms, events, errors, detail, reason): one per service and window
 # of a record's events (ts_ms is the newest of them; arrival_ms when the record reached the stream: its stamp in a
-# local stream, the time it was decoded otherwise), or one per rejected record. ``detail`` is `WindowDetail` as JSON:
+# local stream, the time it was decoded otherwise), one per declared metric and window of them (kind ``metric``,
+# the metric's id as ``service``, no log group, ``detail`` its groups' figures: `opsanalytics.realtime.declared`),
+# or one per rejected record. ``detail`` is `WindowDetail` as JSON:
 # only Python reads it, and bytes cross between Flink's Java and Python sides for the price of a copy, where
 # nested SQL types would be converted value by value (and PyFlink 1.20 cannot hand them on to a DataStream).
 DecodedRow = tuple[str, str, str, str, int, int, int, int, bytes, str | None]
@@ -125,6 +129,9 @@ class RealtimeSettings:
     parser_rules: Path | None = None
     """The declared parser and masking rules (``job.parser.rules``; `opsanalytics.logevents.rules`), applied
     as the Firehose transformer applies them."""
+    metrics: Path | None = None
+    """The declared metrics (``job.metrics``; `opsanalytics.realtime.declared`). Editing the file changes what
+    the decoder emits, never the job's plan: the job restores its state across the edit."""
 
     @property
     def bounded(self) -> bool:
@@ -230,6 +237,7 @@ def settings_from_properties(
         kinesis_connector=5 if generation == 5 else 4,
         replay_speed=_float(groups, "source", "local.replay.speed", 0.0) if isinstance(source, Path) else 0.0,
         parser_rules=_rules_path(job.get("parser.rules", "").strip(), base),
+        metrics=_rules_path(job.get("metrics", "").strip(), base),
     )
 
 
@@ -258,10 +266,15 @@ class RecordDecoder:
     """
 
     def __init__(
-        self, window_seconds: int = DEFAULT_WINDOW_SECONDS, replay_speed: float = 0.0, rules: ParserConfig = NO_RULES
+        self,
+        window_seconds: int = DEFAULT_WINDOW_SECONDS,
+        replay_speed: float = 0.0,
+        rules: ParserConfig = NO_RULES,
+        metrics: MetricsConfig = NO_METRICS,
     ) -> None:
         self.window_ms = window_seconds * 1000
         self.rules = rules
+        self.metrics = metrics
         self.last_timestamp = 0
         self.rejected: dict[str, int] = {}
         self.replay_speed = replay_speed
@@ -330,6 +343,7 @@ class RecordDecoder:
                 latency = event.get("latency_ms")
                 if latency is not None:
                     group[3].append(float(latency))
+            declared = self.metrics.contributions(events, payload.log_group) if self.metrics.metrics else {}
         except PayloadError as exc:
             return self._reject(exc.reason, str(exc))
         except Exception as exc:  # a parser bug must reject one record, not stop the job
@@ -352,6 +366,10 @@ class RecordDecoder:
                     None,
                 )
             )
+        for (metric_id, _), (newest, by_group) in declared.items():
+            counted = sum(figures[0] for figures in by_group.values())
+            detail = orjson.dumps(list(by_group.items()))
+            rows.append((METRIC, owner, metric_id, "", newest, arrival, counted, 0, detail, None))
         self.last_timestamp = max(self.last_timestamp, *(row[4] for row in rows))
         return rows
 
@@ -360,6 +378,7 @@ class RecordDecoder:
 
 # the sinks' columns are the contract's fields (`opsanalytics.realtime.windows`)
 WINDOW_COLUMNS: Final = WINDOW_FIELDS
+DECLARED_COLUMNS: Final = DECLARED_FIELDS
 REJECTED_COLUMNS: Final = (("schema_version", "INT"), ("record_type", "STRING"), ("reason", "STRING"))
 
 
@@ -442,4 +461,5 @@ def describe(settings: RealtimeSettings) -> dict[str, Any]:
         "parallelism": settings.parallelism,
         "kinesis_connector": settings.kinesis_connector,
         "parser_rules": str(settings.parser_rules or ""),
+        "metrics": str(settings.metrics or ""),
     }

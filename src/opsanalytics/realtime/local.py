@@ -30,12 +30,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from opsanalytics.paths import default_parser_rules, load_script, project_root
+from opsanalytics.paths import default_metrics, default_parser_rules, load_script, project_root
+from opsanalytics.realtime.declared import DeclaredMetric
 from opsanalytics.realtime.windows import MetricWindow
 from opsanalytics.streams import read_arrivals, split_line, stream_files
 from opsanalytics.timestamps import parse_iso_ms
 
-OUTPUT_KINDS = ("windows", "first-emissions", "late", "rejected")
+OUTPUT_KINDS = ("windows", "declared", "first-emissions", "late", "rejected")
 """``late/`` is written by jobs of window contract version 1 only; it is removed with the rest."""
 # JVM options of the local Flink gateway (read when PyFlink starts it; JVM_ARGS in the environment wins):
 # a bounded local run is short, and the C1 compiler only with the serial collector spend about a fifth
@@ -79,6 +80,8 @@ class RealtimeReport:
     delay that is the data's; the rest is the job's processing, magnified by the replay speed."""
     processing_ms: list[int] = field(default_factory=list)
     """Streaming mode: per window, the wall time from the watermark's passing to the first emission."""
+    declared: list[DeclaredMetric] = field(default_factory=list)
+    """The highest revision of every declared metric's document (`opsanalytics.realtime.declared`)."""
 
     @property
     def events_in_windows(self) -> int:
@@ -107,6 +110,10 @@ class RealtimeReport:
             f"  late events      {self.late_events} (after the allowed lateness: in late_events only)",
             f"  rejected records {sum(self.rejected.values())} ({rejected})",
         ]
+        if self.declared:
+            metrics = Counter(doc["metric"] for doc in self.declared)
+            listed = ", ".join(f"{metric} {count}" for metric, count in sorted(metrics.items()))
+            lines.append(f"  declared metrics {len(self.declared)} documents ({listed})")
         for label, values in (
             ("watermark passed", self.watermark_delays_ms),
             ("first emission", self.first_emission_delays_ms),
@@ -171,6 +178,17 @@ def latest_revisions(documents: Iterator[dict[str, Any]]) -> tuple[list[MetricWi
         if previous is None or window["revision"] > previous["revision"]:
             latest[key] = window
     return [latest[key] for key in sorted(latest)], count
+
+
+def latest_declared(documents: Iterator[dict[str, Any]]) -> list[DeclaredMetric]:
+    """The highest revision of each declared metric's document, sorted as `compute_declared` sorts them."""
+    latest: dict[tuple[str, str, str, str], DeclaredMetric] = {}
+    for doc in documents:
+        key = (doc["window_start"], doc["metric"], doc["owner"], doc["group"])
+        previous = latest.get(key)
+        if previous is None or doc["revision"] > previous["revision"]:
+            latest[key] = doc  # type: ignore[assignment]
+    return [latest[key] for key in sorted(latest)]
 
 
 def collect_outputs(output: Path) -> tuple[list[MetricWindow], int, Counter[str]]:
@@ -241,11 +259,14 @@ def write_local_properties(
     parallelism: int = 0,
     runtime_mode: str = "batch",
     parser_rules: Path | None = None,
+    metrics: Path | None = None,
 ) -> Path:
     """The application's own ``flink/application_properties.json`` with the local paths and the run's window
     and job settings filled in: what Managed Flink would hand the job, for a local source and sink. The rules
-    are ``parser_rules`` or the checkout's ``config/parsers.yaml``."""
+    are ``parser_rules`` or the checkout's ``config/parsers.yaml``, the declared metrics ``metrics`` or its
+    ``config/metrics.yaml``."""
     parser_rules = parser_rules or default_parser_rules()
+    metrics = metrics or default_metrics()
     groups = json.loads((project_root() / "flink" / "application_properties.json").read_text())
     values = {
         "source": {"local.path": str(source.resolve()), "stream.arn": "", "local.replay.speed": str(replay_speed)},
@@ -259,6 +280,7 @@ def write_local_properties(
             "runtime.mode": runtime_mode,
             "parallelism": str(parallelism),
             "parser.rules": str(parser_rules.resolve()) if parser_rules else "",
+            "metrics": str(metrics.resolve()) if metrics else "",
         },
     }
     for group in groups:
@@ -326,6 +348,7 @@ def run_realtime(
         seconds = time.perf_counter() - started
         windows, emissions, rejected = collect_outputs(output)
         report = RealtimeReport(output, mode, records_in, seconds, windows, emissions, rejected)
+        report.declared = latest_declared(read_json_lines(output / "declared"))
         if merged is not None:
             window_ms = window_seconds * 1000
             passed = watermark_arrivals(merged / "arrivals.b64", window_ms, out_of_orderness_seconds * 1000)

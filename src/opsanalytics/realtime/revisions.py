@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from opsanalytics.realtime.windows import (
     DEFAULT_WINDOW_SECONDS,
@@ -97,6 +97,37 @@ class RowUpdate:
     timers: tuple[int, ...] = ()
 
 
+class Revisioned(Protocol):
+    """What `place` and `fire` read and move of a window's state: `WindowState`, and the declared metrics'
+    `opsanalytics.realtime.declared.DeclaredWindowState`."""
+
+    revision: int
+    dirty: bool
+    finalized: bool
+
+
+def place(state: Revisioned, timing: WindowTiming, start_ms: int, watermark: int, *, new: bool) -> tuple[int, ...]:
+    """A row was added to the window (``new``: its state was just created): mark it for emission and return the
+    timers it needs (its life for a new window; the correction at the next watermark once it was emitted)."""
+    timers: list[int] = []
+    if new:
+        timers += [timing.end(start_ms), timing.finalize_at(start_ms), timing.clear_at(start_ms)]
+    state.dirty = True
+    if watermark >= timing.end(start_ms):
+        timers.append(watermark + 1)
+    return tuple(timers)
+
+
+def fire(state: Revisioned, timing: WindowTiming, start_ms: int, timestamp: int) -> tuple[bool, bool, bool]:
+    """A timer fired: (emit the next revision, finalize now, clear the state after this). Moves the revision."""
+    emit = state.dirty and timestamp >= timing.end(start_ms)
+    if emit:
+        state.revision += 1
+        state.dirty = False
+    finalize = not state.finalized and timestamp >= timing.finalize_at(start_ms)
+    return emit, finalize, timestamp >= timing.clear_at(start_ms)
+
+
 def add_row(
     state: WindowState | None,
     timing: WindowTiming,
@@ -113,20 +144,15 @@ def add_row(
     placement = timing.placement(start_ms, watermark)
     if placement == "too-late":
         return state, RowUpdate("too-late")
-    timers: list[int] = []
+    new = state is None
     if state is None:
         state = WindowState()
-        # the window's life: first emission, finalization, the end of its state
-        timers += [timing.end(start_ms), timing.finalize_at(start_ms), timing.clear_at(start_ms)]
     if placement == "late" or state.finalized:
         state.acc.late_events += events
     else:
         state.acc.add(events, errors, len(latencies), signatures, samples)
         state.latencies.extend(latencies)
-    state.dirty = True
-    if watermark >= timing.end(start_ms):
-        timers.append(watermark + 1)  # the correction, at the next watermark
-    return state, RowUpdate(placement, tuple(timers))
+    return state, RowUpdate(placement, place(state, timing, start_ms, watermark, new=new))
 
 
 def on_timer(
@@ -141,9 +167,8 @@ def on_timer(
         return None, None
     owner, service, log_group, start_ms = key
     document = None
-    if state.dirty and timestamp >= timing.end(start_ms):
-        state.revision += 1
-        state.dirty = False
+    emit, finalize, clear = fire(state, timing, start_ms, timestamp)
+    if emit:
         summary = state.summary if state.finalized else latency_summary(state.latencies)
         document = state.acc.document(
             owner,
@@ -154,10 +179,10 @@ def on_timer(
             revision=state.revision,
             window_seconds=timing.window_seconds,
         )
-    if not state.finalized and timestamp >= timing.finalize_at(start_ms):
+    if finalize:
         state.summary = latency_summary(state.latencies)
         state.finalized = True
         state.latencies = []
-    if timestamp >= timing.clear_at(start_ms):
+    if clear:
         return None, document
     return state, document
