@@ -49,6 +49,7 @@ OPTIONAL: Final = (
     "index_suffix",
     "realtime_index_prefix",
     "slo_config",
+    "metrics_config",
     "top_signatures",
     "write_parquet",
     "keep",

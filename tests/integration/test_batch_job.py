@@ -37,6 +37,7 @@ from opsanalytics.logevents.signatures import normalise_message, signature_id
 from opsanalytics.opensearch.bulk import BulkOperation, BulkWriter
 from opsanalytics.paths import project_root
 from opsanalytics.ports import SinkResult
+from opsanalytics.realtime.declared import compute_declared, declared_document_id, load_metrics_file
 from opsanalytics.realtime.windows import compute_windows, percentile, window_document_id
 from opsanalytics.storage import DirectoryStore
 from opsanalytics.timestamps import iso_utc
@@ -50,6 +51,7 @@ MINUTES = 24
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 TOP_SIGNATURES = 5
 SLO_CONFIG = project_root() / "config" / "slo.yaml"
+METRICS_CONFIG = project_root() / "config" / "metrics.yaml"
 
 
 def _records(seed: int, minutes: int, start_ms: int) -> Iterator[tuple[dict[str, str], bytes]]:
@@ -300,6 +302,7 @@ def job(
         index_suffix=names.token,
         realtime_index_prefix=realtime_prefix,
         slo_config=SLO_CONFIG,
+        metrics_config=METRICS_CONFIG,
         top_signatures=TOP_SIGNATURES,
     )
     report = run_local_batch(settings, spark=spark)
@@ -333,7 +336,7 @@ def test_job_reads_two_days_and_writes_every_output(job: JobRun) -> None:
     assert all(count > 0 for count in report.rows.values()), report.rows
     assert sorted(report.documents.by_index) == [
         f"{family}-{month}-{job.settings.index_suffix}"
-        for family in ("log-insights", "metrics-batch")
+        for family in ("log-insights", "metrics-batch", "metrics-declared-batch")
         for month in ("2026.01", "2026.02")
     ]
 
@@ -362,6 +365,24 @@ def test_rollups_equal_the_reference(job: JobRun, opensearch_client: OpenSearch,
         ("2026-01-31", 1_769_817_600_000),
         ("2026-02-01", 1_769_904_000_000),
     }
+
+
+def test_declared_metrics_equal_the_reference(job: JobRun, opensearch_client: OpenSearch, names: IndexNames) -> None:
+    """config/metrics.yaml over the archive: the documents the realtime job's core computes from the same events
+    (`compute_declared`), under the same ids, in the month of their window."""
+    expected = compute_declared(load_metrics_file(str(METRICS_CONFIG)), job.events)
+    assert {doc["metric"] for doc in expected} >= {"checkout_value", "server_error_ratio", "payment_gateway_timeouts"}
+    stored = _search(opensearch_client, f"metrics-declared-batch-*-{names.token}")
+    assert job.report.rows["declared_metrics"] == len(expected) == len(stored)
+    by_id = {declared_document_id(d["owner"], d["metric"], d["window_start"], d["group"]): d for d in stored}
+    for want in expected:
+        got = by_id[declared_document_id(want["owner"], want["metric"], want["window_start"], want["group"])]
+        assert got["_index"].startswith("metrics-declared-batch-" + want["window_start"][:7].replace("-", "."))
+        for name, value in want.items():
+            if isinstance(value, float):
+                assert math.isclose(got[name], value, rel_tol=1e-9), (want, name)  # type: ignore[literal-required]
+            else:
+                assert got[name] == value, (want, name)  # type: ignore[literal-required]
 
 
 def test_error_signatures_equal_the_reference(job: JobRun, opensearch_client: OpenSearch, names: IndexNames) -> None:

@@ -44,6 +44,8 @@ from opsanalytics.batch.accuracy import (
     WindowKey,
     compare,
 )
+from opsanalytics.batch.declared import INDEX_FAMILY as DECLARED_INDEX_FAMILY
+from opsanalytics.batch.declared import declared_metrics
 from opsanalytics.batch.inputs import (
     HOUR_MS,
     CorruptFile,
@@ -65,7 +67,15 @@ from opsanalytics.batch.sinks import NoSink
 from opsanalytics.batch.slo import SloConfig, SloCounts, load_slo_config, slo_report
 from opsanalytics.opensearch.bulk import BulkOperation, document_id
 from opsanalytics.ports import Bookmark, DocumentSink, ObjectStore, SinkResult, StoredObject
-from opsanalytics.timestamps import iso_utc
+from opsanalytics.realtime.declared import (
+    NO_METRICS,
+    DeclaredMetric,
+    MetricsConfig,
+    declared_document_id,
+    parse_metrics_file,
+    read_metrics_text,
+)
+from opsanalytics.timestamps import iso_utc, parse_iso_ms
 
 INSIGHTS_SCHEMA_VERSION: Final = 1
 SPARK_SQL_CONF: Final = {
@@ -76,7 +86,7 @@ SPARK_SQL_CONF: Final = {
     "spark.sql.files.ignoreCorruptFiles": "true",
 }
 _T = TypeVar("_T")
-OUTPUTS: Final = ("rollups_hour", "rollups_day", "error_signatures", "slo", "lambda_efficiency")
+OUTPUTS: Final = ("rollups_hour", "rollups_day", "error_signatures", "slo", "lambda_efficiency", "declared_metrics")
 
 
 @dataclass(slots=True)
@@ -302,6 +312,25 @@ def lambda_operations(rows: Iterable[dict[str, Any]], suffix: str) -> list[BulkO
     return operations
 
 
+def load_declared(settings: BatchSettings) -> tuple[str, MetricsConfig]:
+    """The metrics file's text (for the Spark tasks) and its definitions; `MetricsFileError` names each mistake."""
+    if settings.metrics_config is None:
+        return "", NO_METRICS
+    location = str(settings.metrics_config)
+    text = read_metrics_text(location)
+    return text, parse_metrics_file(text, location)
+
+
+def declared_operations(docs: Iterable[DeclaredMetric], suffix: str) -> list[BulkOperation]:
+    """The declared metrics' documents, under the ids the realtime job's documents have."""
+    operations = []
+    for doc in docs:
+        doc_id = declared_document_id(doc["owner"], doc["metric"], doc["window_start"], doc["group"])
+        index = index_name(DECLARED_INDEX_FAMILY, parse_iso_ms(doc["window_start"]), suffix)
+        operations.append(BulkOperation(index, doc_id, dict(doc)))
+    return operations
+
+
 def _default_bookmark(settings: BatchSettings, inventory: ObjectStore) -> Bookmark:
     if settings.bookmark == "state-file":
         return StateFileBookmark(inventory)
@@ -435,6 +464,7 @@ def run(
     bookmark, state, report = prepared.bookmark, prepared.state, prepared.report
     sink = sink or NoSink()
     report.sink = sink.name
+    metrics_text, metrics = load_declared(settings)  # a bad file stops the run before it reads anything
     configure(spark)
     corrupt = {item.uri for item in report.corrupt_files}
     clock = time.perf_counter()
@@ -500,8 +530,8 @@ def run(
         tag = f"opsanalytics-batch-{uuid.uuid4().hex}"
         spark.sparkContext.addJobTag(tag)  # the pool threads inherit it (`_submit`)
         try:
-            # five independent Spark jobs at once: while one is planned and compiled on the driver, the others run
-            with ThreadPoolExecutor(max_workers=5, thread_name_prefix="batch-aggregate") as pool:
+            # six independent Spark jobs at once: while one is planned and compiled on the driver, the others run
+            with ThreadPoolExecutor(max_workers=6, thread_name_prefix="batch-aggregate") as pool:
                 rollups_job = _submit(
                     pool,
                     lambda: keep(
@@ -517,6 +547,10 @@ def run(
                 minutes_job = _submit(
                     pool, lambda: _rows(tx.minute_counts(hour_events)) if realtime is not None else []
                 )
+                read_uris = [item.uri for item in read_files]
+                declared_job = _submit(
+                    pool, lambda: declared_metrics(spark, read_uris, metrics, metrics_text, plan.hours)
+                )
                 try:
                     rollups = rollups_job.result()
                     kept_frames.append(rollups)
@@ -529,6 +563,7 @@ def run(
                     )
                     signature_rows, slo_rows = signatures_job.result(), slo_job.result()
                     lambda_rows, minute_rows = lambda_job.result(), minutes_job.result()
+                    declared_docs = declared_job.result()
                 except BaseException:
                     spark.sparkContext.cancelJobsWithTag(tag)  # the others would run on for nothing
                     raise
@@ -536,7 +571,12 @@ def run(
             spark.sparkContext.removeJobTag(tag)
         report.rows["rollups_hour"] = sum(1 for row in rollup_rows if row["granularity"] == "hour")
         report.rows["rollups_day"] = len(rollup_rows) - report.rows["rollups_hour"]
-        report.rows.update(error_signatures=len(signature_rows), slo=len(slo_rows), lambda_efficiency=len(lambda_rows))
+        report.rows.update(
+            error_signatures=len(signature_rows),
+            slo=len(slo_rows),
+            lambda_efficiency=len(lambda_rows),
+            declared_metrics=len(declared_docs),
+        )
         say(f"  {report.events} events → {len(rollup_rows)} roll-up rows")
         lap("aggregate")
 
@@ -566,6 +606,7 @@ def run(
         *signature_operations(signature_rows, settings.index_suffix),
         *slo_operations(slo_rows, config, settings.index_suffix),
         *lambda_operations(lambda_rows, settings.index_suffix),
+        *declared_operations(declared_docs, settings.index_suffix),
     ]
     report.documents = sink.write(operations)
     say(f"  {report.documents.written} documents written ({sink.name}), {len(report.documents.failed)} failed")

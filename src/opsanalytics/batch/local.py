@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from opsanalytics.batch.settings import DEFAULT_REALTIME_INDEX_PREFIX
-from opsanalytics.paths import load_script, project_root
+from opsanalytics.paths import default_metrics, load_script, project_root
 from opsanalytics.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
     slo_config = args.slo_config
     if slo_config is None and DEFAULT_SLO_CONFIG.is_file():
         slo_config = DEFAULT_SLO_CONFIG
+    metrics_config = args.metrics_config or default_metrics()
     return BatchSettings(
         bucket=str(args.bucket.resolve()),
         from_time=parse_time(args.from_time) if args.from_time else None,
@@ -166,6 +167,7 @@ def settings_from_args(args: argparse.Namespace, env: dict[str, str] | None = No
         sink="none" if url is None else "bulk",
         opensearch_url=url,
         slo_config=slo_config,
+        metrics_config=metrics_config,
         top_signatures=args.top_signatures,
         close_delay_minutes=args.close_delay_minutes,
         realtime_index_prefix=args.realtime_index_prefix,
@@ -195,8 +197,8 @@ def add_batch_command(subparsers: Any) -> argparse.ArgumentParser:
         "batch",
         help="run the batch analytics job (PySpark) over a bucket directory",
         description="Run the Glue batch job on Spark local mode: hourly and daily roll-ups, top error "
-        "signatures, SLO and Lambda efficiency reports from BUCKET/events/, written to OpenSearch "
-        "(OPENSEARCH_URL) and as Parquet under BUCKET/curated/rollups/. Without --from/--to or --full only "
+        "signatures, SLO and Lambda efficiency reports and the declared metrics from BUCKET/events/, written to "
+        "OpenSearch (OPENSEARCH_URL) and as Parquet under BUCKET/curated/rollups/. Without --from/--to or --full only "
         "the hours the events of new files fall in are recomputed, and a day's reports once the day has closed "
         "(state in BUCKET/_state/).",
     )
@@ -216,6 +218,9 @@ def add_batch_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-opensearch", action="store_true", help="write Parquet only")
     parser.add_argument("--slo-config", type=Path, default=None, help="SLO objectives (default config/slo.yaml)")
+    parser.add_argument(
+        "--metrics-config", type=Path, default=None, help="declared metrics (default config/metrics.yaml)"
+    )
     parser.add_argument("--top-signatures", type=int, default=50, help="error signatures kept per day (default 50)")
     parser.add_argument(
         "--realtime-index-prefix",

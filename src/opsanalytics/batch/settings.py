@@ -54,6 +54,8 @@ class BatchSettings:
     realtime_index_prefix: str = DEFAULT_REALTIME_INDEX_PREFIX
     """The realtime windows' indices (``<prefix>YYYY.MM.DD``), read for the accuracy figures."""
     slo_config: Path | None = None
+    metrics_config: Path | None = None
+    """The declared metrics (``config/metrics.yaml``; `opsanalytics.realtime.declared`): None computes none."""
     top_signatures: int = DEFAULT_TOP_SIGNATURES
     write_parquet: bool = True
     keep: Keep = "rows"
@@ -143,6 +145,7 @@ class BatchSettings:
             index_suffix=args.get("index_suffix") or "",
             realtime_index_prefix=args.get("realtime_index_prefix") or DEFAULT_REALTIME_INDEX_PREFIX,
             slo_config=Path(args["slo_config"]) if args.get("slo_config") else None,
+            metrics_config=Path(args["metrics_config"]) if args.get("metrics_config") else None,
             top_signatures=_integer(args.get("top_signatures") or str(DEFAULT_TOP_SIGNATURES), "top_signatures"),
             write_parquet=_boolean(args.get("write_parquet") or "true", "write_parquet"),
             keep=_choice(args.get("keep") or "rows", KEEPS, "keep"),

@@ -47,7 +47,12 @@ PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
     "opsanalytics_realtime": {
         "description": "opsanalytics: the metrics function writes realtime windows and alerts",
         "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
-        "index_permissions": [{"index_patterns": ["metrics-realtime-*", "alerts-*"], "allowed_actions": _WRITE}],
+        "index_permissions": [
+            {
+                "index_patterns": ["metrics-realtime-*", "metrics-declared-realtime-*", "alerts-*"],
+                "allowed_actions": _WRITE,
+            }
+        ],
     },
     "opsanalytics_log_index": {
         "description": "opsanalytics: the log indexer writes the log lines",
@@ -58,7 +63,10 @@ PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
         "description": "opsanalytics: the Glue job writes roll-ups and reports, and reads the realtime windows",
         "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
         "index_permissions": [
-            {"index_patterns": ["metrics-batch-*", "log-insights-*"], "allowed_actions": _WRITE},
+            {
+                "index_patterns": ["metrics-batch-*", "metrics-declared-batch-*", "log-insights-*"],
+                "allowed_actions": _WRITE,
+            },
             # the accuracy figures compare the realtime windows' counts with the batch counts
             {"index_patterns": ["metrics-realtime-*"], "allowed_actions": ["read"]},
         ],
@@ -68,7 +76,14 @@ PIPELINE_ROLES: Final[dict[str, dict[str, Any]]] = {
         "cluster_permissions": ["cluster_composite_ops_ro"],
         "index_permissions": [
             {
-                "index_patterns": ["events-*", "metrics-realtime-*", "metrics-batch-*", "log-insights-*", "alerts-*"],
+                "index_patterns": [
+                    "events-*",
+                    "metrics-realtime-*",
+                    "metrics-batch-*",
+                    "metrics-declared-*",
+                    "log-insights-*",
+                    "alerts-*",
+                ],
                 "allowed_actions": ["read", "indices:admin/mappings/get"],
             },
             # the saved objects (index patterns, visualisations, dashboards), read only: a viewer opens the

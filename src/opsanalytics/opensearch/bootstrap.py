@@ -20,7 +20,7 @@ from opensearchpy import NotFoundError, OpenSearch
 
 from opsanalytics.assets import Assets
 
-TEMPLATE_NAMES: Final = ("events", "metrics-realtime", "metrics-batch", "log-insights", "alerts")
+TEMPLATE_NAMES: Final = ("events", "metrics-realtime", "metrics-batch", "metrics-declared", "log-insights", "alerts")
 RETENTION_POLICY_ID: Final = "opsanalytics-retention"
 LOG_RETENTION_POLICY_ID: Final = "opsanalytics-log-retention"
 RETENTION_PLACEHOLDER: Final = "${RETENTION_DAYS}"
