@@ -79,6 +79,40 @@ def test_every_window_is_indexed_and_the_incident_fires_and_resolves(demo: tuple
     ]
 
 
+def test_declared_metrics_are_the_same_in_realtime_and_batch_and_one_alerts_in_the_incident(
+    demo: tuple[DemoReport, Path], opensearch_url: str
+) -> None:
+    """config/metrics.yaml: the realtime job's documents (through the metrics function) and the batch job's equal
+    one another, metric by metric and group by group; the alert rule on the gateway timeouts fires in the incident
+    and resolves after it."""
+    from opsanalytics.opensearch import OpenSearchSettings, create_client
+
+    report, _ = demo
+    client = create_client(OpenSearchSettings.for_url(opensearch_url))
+    found = {}
+    for source, pattern in (
+        ("realtime", "metrics-declared-realtime-demo-*"),
+        ("batch", "metrics-declared-batch-*-demo"),
+    ):
+        client.indices.refresh(index=pattern)
+        hits = client.search(index=pattern, body={"size": 10_000, "query": {"match_all": {}}})["hits"]["hits"]
+        found[source] = {hit["_id"]: hit["_source"] for hit in hits}
+    assert found["realtime"] and found["realtime"].keys() == found["batch"].keys()
+    for doc_id, realtime in found["realtime"].items():
+        batch = found["batch"][doc_id]
+        for name in ("metric", "group", "count", "numerator", "window_end", "min", "max"):
+            assert realtime[name] == batch[name], (realtime, name)
+        for name in ("value", "sum"):
+            if batch[name] is None:
+                assert realtime[name] is None, (realtime, name)
+            else:
+                assert realtime[name] == pytest.approx(batch[name], rel=1e-9), (realtime, name)
+    metrics = {doc["metric"] for doc in found["realtime"].values()}
+    assert metrics == {"checkout_value", "payment_gateway_timeouts", "server_error_ratio", "inventory_items_synced_p95"}
+    assert "payment-gateway-timeouts on checkout" in report.alerts("firing")
+    assert "payment-gateway-timeouts on checkout" in report.alerts("resolved")
+
+
 def test_the_latency_anomaly_stays_firing_through_the_incident_and_resolves_after_it(
     demo: tuple[DemoReport, Path],
 ) -> None:
@@ -120,7 +154,9 @@ def test_batch_job_reads_every_stored_event_and_indexes_its_reports(demo: tuple[
     assert report.batch.events == report.events_generated
     assert not report.batch.corrupt_files
     assert report.batch.documents.written == sum(
-        n for index, n in report.documents.items() if index.startswith(("metrics-batch-", "log-insights-"))
+        n
+        for index, n in report.documents.items()
+        if index.startswith(("metrics-batch-", "metrics-declared-batch-", "log-insights-"))
     )
     assert any((workdir / "bucket" / "curated" / "rollups").rglob("*.parquet"))
 

@@ -103,7 +103,11 @@ def incident() -> list[list[MetricWindow]]:
 def prefixes(opensearch_client: OpenSearch, index_name: Any) -> Iterator[dict[str, str]]:
     """This test's index prefixes (metrics and alerts); its indices are deleted afterwards."""
     token = index_name.token
-    yield {"METRICS_INDEX_PREFIX": f"metrics-realtime-{token}-", "ALERTS_INDEX_PREFIX": f"alerts-{token}-"}
+    yield {
+        "METRICS_INDEX_PREFIX": f"metrics-realtime-{token}-",
+        "DECLARED_INDEX_PREFIX": f"metrics-declared-realtime-{token}-",
+        "ALERTS_INDEX_PREFIX": f"alerts-{token}-",
+    }
     existing = opensearch_client.indices.get(index=f"*-{token}-*", expand_wildcards="all")
     if existing:
         opensearch_client.indices.delete(index=",".join(sorted(existing)))
@@ -379,3 +383,82 @@ def test_the_self_test_service_fires_and_resolves_on_the_operations_topic_only(
     states = [message["MessageAttributes"]["alert_state"]["Value"] for message in received(sns_topics, "operations")]
     assert states == ["firing", "resolved"]
     assert received(sns_topics, "email") == [] and received(sns_topics, "sms") == []
+
+
+DECLARED_RULES = """
+version: 1
+rules:
+  - id: gateway-timeouts
+    type: threshold
+    severity: warning
+    services: all
+    metric: declared.gateway_timeouts
+    operator: ">="
+    threshold: 3
+    resolve_after: 2
+"""
+
+
+def declared(minute: int, value: int, revision: int = 1) -> dict[str, Any]:
+    start = START + timedelta(minutes=minute)
+    return {
+        "schema_version": 1,
+        "record_type": "declared_metric",
+        "metric": "gateway_timeouts",
+        "kind": "count",
+        "unit": "",
+        "owner": ACCOUNT,
+        "service": "checkout",
+        "group": "checkout",
+        "dimensions": {},
+        "window_start": iso(start),
+        "window_end": iso(start + timedelta(minutes=1)),
+        "window_seconds": 60,
+        "revision": revision,
+        "value": float(value),
+        "count": value,
+        "numerator": None,
+        "sum": None,
+        "min": None,
+        "max": None,
+        "late_events": 0,
+        "groups_folded": 0,
+    }
+
+
+def test_declared_metrics_are_indexed_by_revision_and_alert_rules_watch_them(
+    make_function: Callable[..., LocalFunction],
+    opensearch_client: OpenSearch,
+    prefixes: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """Declared metrics' documents on the metrics stream: indexed in their own daily index under their ids (the
+    highest revision stays), and a threshold rule on ``declared.<id>`` fires and resolves on them."""
+    function = make_function(DECLARED_RULES)
+    stream = Stream()
+    values = [0, 1, 5, 7, 4, 0, 0, 0]
+    for minute, value in enumerate(values):
+        response = function.invoke(stream.event([declared(minute, value)]))
+        assert failed_ids(response) == []
+    # a correction of minute 5, then its older revision arriving late: the highest stays
+    function.invoke(stream.event([declared(5, 2, revision=3), declared(5, 9, revision=2)]))
+    index = f"{prefixes['DECLARED_INDEX_PREFIX']}*"
+    assert count(opensearch_client, index) == len(values)
+    query = {"query": {"term": {"window_start": iso(START + timedelta(minutes=5))}}, "version": True}
+    hits = opensearch_client.search(index=index, body=query)
+    (hit,) = hits["hits"]["hits"]
+    assert (hit["_source"]["revision"], hit["_source"]["value"], hit["_version"]) == (3, 2.0, 3)
+    notifications = read_outbox(tmp_path / "outbox.jsonl")
+    kinds = [(n["kind"], n["subject"].split(" on ")[1].split(":")[0]) for n in notifications if n["channel"] == "email"]
+    assert kinds == [("firing", "checkout"), ("resolved", "checkout")]
+    firing = next(n for n in notifications if n["channel"] == "email")
+    assert "gateway_timeouts of group checkout: 5 (5 events counted)" in firing["message"]
+    # malformed declared documents fail alone
+    bad = {**declared(9, 1), "revision": 0}
+    response = function.invoke(stream.event([bad, declared(10, 0)]))
+    assert len(failed_ids(response)) == 1
+
+
+def test_a_rule_on_a_declared_metric_may_not_wait_for_windows(make_function: Callable[..., LocalFunction]) -> None:
+    with pytest.raises(AlertRuleError, match="must be 1 for a declared metric"):
+        make_function(DECLARED_RULES.replace("resolve_after: 2", "for: 2"))

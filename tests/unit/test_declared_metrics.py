@@ -136,6 +136,18 @@ def test_conditions(condition: str, matches: int) -> None:
     assert sum(doc["count"] for doc in docs) == matches
 
 
+def test_a_count_whose_events_match_nothing_is_zero() -> None:
+    declared = config("  - {id: timeouts, kind: count, where: {field: message, contains: timeout}}\n")
+    events = [event(T0, message="timeout"), event(T0 + 60_000, message="fine"), event(T0 + 61_000, service="other")]
+    docs = compute_declared(declared, events)
+    assert [(d["window_start"][11:16], d["service"], d["value"]) for d in docs] == [
+        ("10:00", "shop", 1.0),
+        ("10:01", "other", 0.0),
+        ("10:01", "shop", 0.0),
+    ]
+    assert declared.stats.counted["timeouts"] == 1
+
+
 def test_groups_by_service_and_dimensions_and_windows_per_metric() -> None:
     declared = config(
         "  - {id: by_method, kind: count, dimensions: [pay, region], window_seconds: 300}\n"
@@ -324,5 +336,6 @@ def test_a_pattern_that_backtracks_catastrophically_elsewhere_runs_in_linear_tim
     declared = config("  - {id: evil, kind: count, where: {field: message, regex: '^(a+)+$'}}\n")
     line = "a" * 100_000 + "!"
     started = time.perf_counter()
-    assert compute_declared(declared, [event(T0, message=line)]) == []
+    (doc,) = compute_declared(declared, [event(T0, message=line)])
+    assert doc["value"] == 0 and doc["count"] == 0  # the group is seen, its count is 0
     assert time.perf_counter() - started < 5  # Python's re would not finish this in any time

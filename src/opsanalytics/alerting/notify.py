@@ -122,7 +122,13 @@ def render_email(notification: Notification, dashboard_url: str | None) -> str:
     if notification.kind == "reminder":
         lines.append(f"Reminder:   {alert.reminder_count}")
     snapshot = alert.snapshot
-    if "events" in snapshot:
+    if "declared_metric" in snapshot:
+        lines.append(
+            f"Window:     {snapshot.get('window_start')} {snapshot['declared_metric']} of group "
+            f"{snapshot.get('group')}: {format_value(snapshot.get(alert.metric))} ({snapshot.get('events')} events "
+            "counted)"
+        )
+    elif "events" in snapshot:
         lines.append(
             f"Window:     {snapshot.get('window_start')} events={snapshot.get('events')} "
             f"errors={snapshot.get('errors')} p95={format_value(snapshot.get('latency_p95_ms'))} ms"

@@ -38,8 +38,9 @@ from opsanalytics.alerting import AlertBatchReport, AlertEngine, AlertStore, Out
 from opsanalytics.alerting.evaluate import window_key
 from opsanalytics.alerting.history import MetricsHistory, realtime_index
 from opsanalytics.alerting.notify import Channel, Notifier
-from opsanalytics.alerting.rules import SELF_TEST_RULE, RuleSet
+from opsanalytics.alerting.rules import DECLARED_METRIC_PREFIX, SELF_TEST_RULE, RuleSet
 from opsanalytics.opensearch import BulkOperation, BulkResult, BulkWriter, OpenSearchSettings, create_client
+from opsanalytics.realtime.declared import DECLARED_SCHEMA_VERSION, DeclaredMetric, declared_document_id
 from opsanalytics.realtime.windows import (
     COUNT_FIELDS,
     LATENCY_FIELDS,
@@ -69,6 +70,8 @@ class MetricsProcessorSettings:
 
     opensearch: OpenSearchSettings
     metrics_index_prefix: str = "metrics-realtime-"
+    declared_index_prefix: str = "metrics-declared-realtime-"
+    """The declared metrics' documents (`opsanalytics.realtime.declared`): ``<prefix>YYYY.MM.DD``."""
     alerts_index_prefix: str = "alerts-"
     alert_rules: str | None = None
     """A rule file path or s3://bucket/key; None disables alerting (windows are still indexed)."""
@@ -86,6 +89,7 @@ class MetricsProcessorSettings:
     def __post_init__(self) -> None:
         for name, prefix in (
             ("METRICS_INDEX_PREFIX", self.metrics_index_prefix),
+            ("DECLARED_INDEX_PREFIX", self.declared_index_prefix),
             ("ALERTS_INDEX_PREFIX", self.alerts_index_prefix),
         ):
             if not _INDEX_PREFIX.match(prefix):
@@ -135,6 +139,7 @@ class MetricsProcessorSettings:
         return cls(
             opensearch=OpenSearchSettings.from_env(env),
             metrics_index_prefix=get("METRICS_INDEX_PREFIX") or "metrics-realtime-",
+            declared_index_prefix=get("DECLARED_INDEX_PREFIX") or "metrics-declared-realtime-",
             alerts_index_prefix=get("ALERTS_INDEX_PREFIX") or "alerts-",
             alert_rules=get("ALERT_RULES"),
             email_topic_arn=get("EMAIL_TOPIC_ARN"),
@@ -157,14 +162,62 @@ def _require(doc: Mapping[str, Any], name: str, kinds: tuple[type, ...], *, null
         raise MetricRecordError(f"field {name!r} has the wrong type: {value!r}")
 
 
-def decode_metric_record(data: bytes) -> MetricWindow | LateEvents:
-    """A metric window or late-events document from a record's data, or `MetricRecordError`."""
+def _declared_metric(doc: dict[str, Any]) -> DeclaredMetric:
+    if doc.get("schema_version") != DECLARED_SCHEMA_VERSION:
+        raise MetricRecordError(f"unsupported schema_version {doc.get('schema_version')!r} for declared_metric")
+    for name in ("metric", "kind", "owner", "service", "group", "window_start", "window_end"):
+        _require(doc, name, (str,))
+    for name in ("metric", "service", "group"):
+        if not doc[name]:
+            raise MetricRecordError(f"field {name!r} is empty")
+    try:
+        if parse_iso_ms(doc["window_end"]) <= parse_iso_ms(doc["window_start"]):
+            raise MetricRecordError("window_end is not after window_start")
+    except ValueError as exc:
+        raise MetricRecordError(f"window bounds are not ISO-8601: {exc}") from None
+    for name in ("revision", "count", "late_events", "groups_folded"):
+        _require(doc, name, (int,))
+    if doc["revision"] < 1:
+        raise MetricRecordError(f"field 'revision' must be at least 1, got {doc['revision']}")
+    _require(doc, "value", (int, float), nullable=True)
+    _require(doc, "dimensions", (dict,))
+    return doc  # type: ignore[return-value]
+
+
+def alert_view(doc: DeclaredMetric) -> MetricWindow:
+    """A declared metric's document as the alert rules read windows: its group as the window's dimensions (the
+    service, and the metric and group as the log group) and its value as ``declared.<metric>``, so that threshold
+    rules watch it like any window field."""
+    view: dict[str, Any] = {
+        "schema_version": 2,
+        "record_type": "metric_window",
+        "owner": doc["owner"],
+        "service": doc["service"],
+        "log_group": f"{DECLARED_METRIC_PREFIX}{doc['metric']}:{doc['group']}",
+        "window_start": doc["window_start"],
+        "window_end": doc["window_end"],
+        "revision": doc["revision"],
+        "events": doc["count"],
+        "late_events": doc["late_events"],
+        "error_signatures": [],
+        "samples": [],
+        "declared_metric": doc["metric"],
+        "group": doc["group"],
+        f"{DECLARED_METRIC_PREFIX}{doc['metric']}": doc["value"],
+    }
+    return view  # type: ignore[return-value]
+
+
+def decode_metric_record(data: bytes) -> MetricWindow | LateEvents | DeclaredMetric:
+    """A metric window, late-events or declared metric document from a record's data, or `MetricRecordError`."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise MetricRecordError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise MetricRecordError("not a JSON object")
+    if doc.get("record_type") == "declared_metric":
+        return _declared_metric(doc)
     version = doc.get("schema_version")
     if version not in READABLE_WINDOW_SCHEMA_VERSIONS:
         raise MetricRecordError(f"unsupported schema_version {version!r}")
@@ -214,6 +267,7 @@ class MetricsBatchOutcome:
     records: int = 0
     windows: int = 0
     late_reports: int = 0
+    declared: int = 0
     bulk: BulkResult = field(default_factory=BulkResult)
     alerts: AlertBatchReport | None = None
     failures: dict[str, str] = field(default_factory=dict)
@@ -226,22 +280,38 @@ class MetricsBatchOutcome:
 
 
 class MetricsProcessor:
-    def __init__(self, writer: BulkWriter, index_prefix: str, alerts: AlertEngine | None = None) -> None:
+    def __init__(
+        self,
+        writer: BulkWriter,
+        index_prefix: str,
+        alerts: AlertEngine | None = None,
+        declared_index_prefix: str = "metrics-declared-realtime-",
+    ) -> None:
         self.writer = writer
         self.index_prefix = index_prefix
         self.alerts = alerts
+        self.declared_index_prefix = declared_index_prefix
 
     def process(self, records: Sequence[tuple[str, str]]) -> MetricsBatchOutcome:
         """Handle (sequence number, base64 data) records; see the module docstring."""
         outcome = MetricsBatchOutcome(records=len(records))
         windows: dict[tuple[str, str], MetricWindow] = {}
         late: dict[tuple[str, str], LateEvents] = {}
+        declared: dict[tuple[str, str], DeclaredMetric] = {}
         carriers: dict[tuple[str, str], list[str]] = {}
         for sequence_number, data in records:
             try:
                 doc = decode_metric_record(base64.b64decode(data, validate=True))
             except (binascii.Error, ValueError) as exc:
                 outcome.failures[sequence_number] = f"malformed record: {exc}"
+                continue
+            if doc["record_type"] == "declared_metric":
+                outcome.declared += 1
+                target = (realtime_index(self.declared_index_prefix, doc["window_start"]), _declared_id(doc))
+                carriers.setdefault(target, []).append(sequence_number)
+                previous_doc = declared.get(target)
+                if previous_doc is None or doc["revision"] >= previous_doc["revision"]:
+                    declared[target] = doc
                 continue
             target = (realtime_index(self.index_prefix, doc["window_start"]), _document_id(doc))
             carriers.setdefault(target, []).append(sequence_number)
@@ -272,6 +342,8 @@ class MetricsProcessor:
             }
             update["late_events"] = report["late_events"]
             operations.append(BulkOperation(target[0], target[1], update, op="update"))
+        for target, declared_doc in declared.items():
+            operations.append(BulkOperation(target[0], target[1], dict(declared_doc), version=declared_doc["revision"]))
         if operations:
             outcome.bulk = self.writer.write(operations)
         failed_targets: set[tuple[str, str]] = set()
@@ -286,9 +358,10 @@ class MetricsProcessor:
         if self.alerts is not None:
             # a superseded revision is evaluated like any other: an alert applies a window once, by its start,
             # so an older revision of a window it has seen changes nothing
-            written = [window for target, window in windows.items() if target not in failed_targets]
+            evaluated = {**windows, **{target: alert_view(doc) for target, doc in declared.items()}}
+            written = [window for target, window in evaluated.items() if target not in failed_targets]
             outcome.alerts = self.alerts.evaluate(sorted(written, key=lambda w: w["window_start"]))
-            self._fail_unevaluated(outcome, outcome.alerts, windows, carriers, failed_targets)
+            self._fail_unevaluated(outcome, outcome.alerts, evaluated, carriers, failed_targets)
         return outcome
 
     @staticmethod
@@ -308,6 +381,10 @@ class MetricsProcessor:
             if report.failed_all or window_key(window) in report.failed_keys:
                 for sequence_number in carriers[target]:
                     outcome.failures.setdefault(sequence_number, f"alert evaluation failed: {reason}")
+
+
+def _declared_id(doc: DeclaredMetric) -> str:
+    return declared_document_id(doc["owner"], doc["metric"], doc["window_start"], doc["group"])
 
 
 def _document_id(doc: MetricWindow | LateEvents) -> str:
@@ -347,4 +424,4 @@ def build_metrics_processor(settings: MetricsProcessorSettings, *, sns_client: A
             notifier_for(settings, sns_client),
             dashboard_url=settings.dashboard_url,
         )
-    return MetricsProcessor(writer, settings.metrics_index_prefix, engine)
+    return MetricsProcessor(writer, settings.metrics_index_prefix, engine, settings.declared_index_prefix)

@@ -7,8 +7,10 @@ firing alert waits before a reminder, default 60) and ``resolve_after`` (how man
 resolve a firing alert, default 1; more keeps a flapping metric from paging again and again):
 
 ``threshold``
-    ``metric`` (any numeric window field) ``operator`` (> >= < <= == !=) ``threshold``, true for ``for``
-    consecutive windows (default 1); ``min_events`` skips windows with too little traffic.
+    ``metric`` (any numeric window field, or ``declared.<id>``: the value of a declared metric of
+    ``config/metrics.yaml``, per service and group) ``operator`` (> >= < <= == !=) ``threshold``, true for
+    ``for`` consecutive windows (default 1); ``min_events`` skips windows with too little traffic (for a declared
+    metric: too few events counted).
 ``deviation``
     the window's ``metric`` against its own recent baseline: ``method`` zscore (mean and standard deviation
     of the previous ``baseline_windows`` windows) or ewma (exponentially weighted, smoothing ``alpha``);
@@ -52,6 +54,9 @@ DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
 
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+DECLARED_METRIC_PREFIX: Final = "declared."
+DECLARED_METRIC: Final = re.compile(r"^declared\.[A-Za-z0-9_-]+$")
+"""A threshold rule's ``metric`` naming a declared metric (`opsanalytics.realtime.declared`) by its id."""
 _ALL_SERVICES: Final = ("all", "*")
 _COMMON_KEYS: Final = frozenset(
     {"id", "type", "description", "severity", "services", "cooldown_minutes", "resolve_after", "runbook_url", "labels"}
@@ -370,12 +375,23 @@ def _rule_from(raw: Any, index: int, defaults: Mapping[str, Any], problems: list
         "labels": reader.labels(),
     }
     if rule_type == "threshold":
+        declared = reader.raw.get("metric")
+        watched = (
+            declared
+            if isinstance(declared, str) and DECLARED_METRIC.match(declared)
+            else reader.choice("metric", (*NUMERIC_FIELDS, f"{DECLARED_METRIC_PREFIX}<id>"))
+        )
+        for_windows = reader.integer("for", 1, minimum=1)
+        if watched.startswith(DECLARED_METRIC_PREFIX) and for_windows > 1:
+            # the history a rule reads is the realtime windows' index: a declared metric's earlier windows are not
+            # in it, so `for` would only see the windows of one batch
+            reader.problem("for", "must be 1 for a declared metric (use resolve_after against flapping)")
         return ThresholdRule(
             **common,
-            metric=reader.choice("metric", NUMERIC_FIELDS),
+            metric=watched,
             operator=reader.choice("operator", OPERATORS),  # type: ignore[arg-type]
             threshold=reader.number("threshold"),
-            for_windows=reader.integer("for", 1, minimum=1),
+            for_windows=for_windows,
             min_events=reader.integer("min_events", 0, minimum=0),
         )
     if rule_type == "deviation":

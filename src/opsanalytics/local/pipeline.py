@@ -21,7 +21,7 @@ from opsanalytics.logevents.cloudwatch import control_message_payload
 from opsanalytics.logindex.local import LogIndexDriveReport, drive_log_indexer
 from opsanalytics.logindex.settings import DEFAULT_NUMERIC_ATTRIBUTES
 from opsanalytics.opensearch import OpenSearchSettings, apply_index_templates, create_client
-from opsanalytics.paths import default_parser_rules, project_root
+from opsanalytics.paths import default_metrics, default_parser_rules, project_root
 from opsanalytics.realtime.local import RealtimeReport
 from opsanalytics.streams import read_stream, write_stream
 from opsanalytics.transform.local import DEFAULT_BUFFER_BYTES, FirehoseReport, LocalFirehose
@@ -184,6 +184,10 @@ class LocalIndices:
         return f"metrics-realtime-{self.tag}-"
 
     @property
+    def declared_prefix(self) -> str:
+        return f"metrics-declared-realtime-{self.tag}-"
+
+    @property
     def alerts_prefix(self) -> str:
         return f"alerts-{self.tag}-"
 
@@ -203,8 +207,13 @@ class LocalIndices:
         }
 
     @property
+    def declared_patterns(self) -> tuple[str, str]:
+        """The declared metrics' documents: the realtime job's and the batch job's."""
+        return f"{self.declared_prefix}*", f"metrics-declared-batch-*-{self.tag}"
+
+    @property
     def patterns(self) -> tuple[str, ...]:
-        return tuple(self.dashboard_patterns.values())
+        return (*self.dashboard_patterns.values(), *self.declared_patterns)
 
 
 def _timed(report: DemoReport, stage: str, started: float) -> None:
@@ -359,6 +368,7 @@ def run_pipeline(
             environment={
                 "OPENSEARCH_URL": url,
                 "METRICS_INDEX_PREFIX": indices.metrics_prefix,
+                "DECLARED_INDEX_PREFIX": indices.declared_prefix,
                 "ALERTS_INDEX_PREFIX": indices.alerts_prefix,
                 "ALERT_RULES": str(project_root() / "config" / "alert-rules.yaml"),
                 "ALERT_OUTBOX": str(report.outbox),
@@ -402,6 +412,7 @@ def run_pipeline(
                 index_suffix=indices.tag,
                 realtime_index_prefix=indices.metrics_prefix,
                 slo_config=slo_config if slo_config.is_file() else None,
+                metrics_config=default_metrics(),
             )
         )
         _timed(report, "batch (spark)", started)

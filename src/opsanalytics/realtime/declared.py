@@ -3,7 +3,8 @@ computed by the realtime job and the batch job through this module.
 
 A metric is one of:
 
-- ``count``: events that match its ``where`` conditions;
+- ``count``: events that match its ``where`` conditions (a group whose events match none counts 0, so that a
+  count that stops is seen to stop);
 - ``sum``, ``avg``, ``min``, ``max`` or ``percentile`` (with ``percentile: 95``) of a numeric ``field`` of the
   events that match (exact percentiles, type 7 as the metric windows' latencies: `windows.percentile`);
 - ``ratio``: events that match ``numerator`` among those that match ``where`` (the denominator).
@@ -266,6 +267,8 @@ class MetricsConfig:
             ts = event["timestamp"]
             for metric in metrics:
                 if metric.where and not conditions_hold(metric.where, event):
+                    if metric.kind == "count":  # its group counts 0: a count that stops is seen to stop
+                        self._group_figures(out, metric, event, ts)
                     continue
                 amount = None
                 if metric.kind in NUMERIC_KINDS:
@@ -274,19 +277,28 @@ class MetricsConfig:
                         stats.not_numeric[metric.id] += 1
                         continue
                 numerator = metric.kind == "ratio" and conditions_hold(metric.numerator, event)
-                key = (metric.id, ts - ts % metric.window_ms)
-                entry = out.get(key)
-                if entry is None:
-                    entry = out[key] = (ts, {})
-                elif ts > entry[0]:
-                    out[key] = entry = (ts, entry[1])
-                group = metric.group_of(event)
-                figures = entry[1].get(group)
-                if figures is None:
-                    figures = entry[1][group] = new_figures()
-                add_value(figures, amount, numerator, metric.keeps_values)
+                add_value(self._group_figures(out, metric, event, ts), amount, numerator, metric.keeps_values)
                 stats.counted[metric.id] += 1
         return out
+
+    @staticmethod
+    def _group_figures(
+        out: dict[tuple[str, int], tuple[int, dict[tuple[str, ...], Figures]]],
+        metric: MetricDefinition,
+        event: LogEvent,
+        ts: int,
+    ) -> Figures:
+        key = (metric.id, ts - ts % metric.window_ms)
+        entry = out.get(key)
+        if entry is None:
+            entry = out[key] = (ts, {})
+        elif ts > entry[0]:
+            out[key] = entry = (ts, entry[1])
+        group = metric.group_of(event)
+        figures = entry[1].get(group)
+        if figures is None:
+            figures = entry[1][group] = new_figures()
+        return figures
 
 
 NO_METRICS: Final = MetricsConfig()
