@@ -74,6 +74,7 @@ def test_create_uploads_the_artifacts_and_answers_their_keys(
         "batch_job.py",
         "glue_runtime.py",
         "slo.yaml",
+        "metrics.yaml",
     )
     for name in (*names, "alert-rules.yaml", "parsers.yaml"):
         (tmp_path / name).write_bytes(name.encode())

@@ -21,6 +21,7 @@ NAMES = {
     "BatchJobScript": "batch_job.py",
     "GlueRuntime": "glue_runtime.py",
     "SloObjectives": "slo.yaml",
+    "DeclaredMetrics": "metrics.yaml",
     "AlertRules": "alert-rules.yaml",
     "ParserRules": "parsers.yaml",
 }
@@ -114,6 +115,7 @@ def test_each_engine_reads_its_own_prefix() -> None:
         "BatchJobScript": "glue",
         "GlueRuntime": "glue",
         "SloObjectives": "glue",
+        "DeclaredMetrics": "glue",
         "AlertRules": "config",
         "ParserRules": "config",
     }

@@ -32,6 +32,7 @@ def assert_layout(path: Path) -> None:
             "application_properties.json",
             "connector.json",
             "config/parsers.yaml",
+            "config/metrics.yaml",
         } <= names
         for module in (
             "__init__",
@@ -41,6 +42,7 @@ def assert_layout(path: Path) -> None:
             "logevents/model",
             "realtime/windows",
             "realtime/job",
+            "realtime/declared",
             "realtime/flink",
         ):
             assert f"python-deps/opsanalytics/{module}.py" in names

@@ -378,10 +378,14 @@ def test_the_deployed_configuration_reaches_the_metrics_function_and_the_glue_jo
     }
     (job,) = resources_of("AWS::Glue::Job").values()
     arguments = job["Properties"]["DefaultArguments"]
-    assert arguments["--extra-files"] == {"Fn::GetAtt": ["DeployArtifacts", "SloObjectivesUri"]}
+    assert arguments["--extra-files"] == {
+        "Fn::Sub": "${DeployArtifacts.SloObjectivesUri},${DeployArtifacts.DeclaredMetricsUri}"
+    }
     assert arguments["--slo_config"] == "slo.yaml", "Glue copies --extra-files into the working directory"
+    assert arguments["--metrics_config"] == "metrics.yaml"
     makefile = (ROOT / "functions" / "deploy_artifacts" / "Makefile").read_text()
     assert "config/slo.yaml" in makefile and "config/alert-rules.yaml" in makefile
+    assert "config/metrics.yaml" in makefile
 
 
 def test_the_declared_parser_rules_reach_the_transformer_and_the_flink_job() -> None:
@@ -406,6 +410,7 @@ def test_the_declared_parser_rules_reach_the_transformer_and_the_flink_job() -> 
         for group in application["Properties"]["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]
     }
     assert groups["job"]["parser.rules"] == "config/parsers.yaml"  # flink/build_zip.py puts it there
+    assert groups["job"]["metrics"] == "config/metrics.yaml"
 
 
 def test_the_flink_application_runs_the_deployed_zip_and_is_started() -> None:

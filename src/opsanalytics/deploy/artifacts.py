@@ -2,7 +2,7 @@
 
 CloudFormation uploads a Lambda function's code, nothing else the stack runs. The Managed Flink application zip,
 the Glue job's script (``batch_job.py``, here rather than in the packaging bucket, which the job's role then need
-not read), the opsanalytics wheel, ``glue_runtime.py`` and ``slo.yaml`` (the Glue job's
+not read), the opsanalytics wheel, ``glue_runtime.py``, ``slo.yaml`` and ``metrics.yaml`` (the Glue job's
 ``--additional-python-modules``, ``--extra-py-files`` and ``--extra-files``), the alert rules the metrics
 function loads (``config/alert-rules.yaml``) and the parser rules the transformer loads (``config/parsers.yaml``;
 the Flink zip carries its own copy) therefore travel in the function's package, under ``artifacts/``
@@ -60,6 +60,7 @@ ARTIFACT_KINDS: Final = (
     ArtifactKind("BatchJobScript", "glue", "batch_job.py"),
     ArtifactKind("GlueRuntime", "glue", "glue_runtime.py"),
     ArtifactKind("SloObjectives", "glue", "slo.yaml"),
+    ArtifactKind("DeclaredMetrics", "glue", "metrics.yaml"),
     ArtifactKind("AlertRules", "config", "alert-rules.yaml"),
     ArtifactKind("ParserRules", "config", "parsers.yaml"),
 )
