@@ -230,7 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_command(sub)
     config_dir = project_root() / "config"
     alert_rules = config_dir / "alert-rules.yaml"
-    add_check_config_command(sub, config_dir / "parsers.yaml", alert_rules if alert_rules.is_file() else None)
+    metrics = config_dir / "metrics.yaml"
+    add_check_config_command(
+        sub,
+        config_dir / "parsers.yaml",
+        alert_rules if alert_rules.is_file() else None,
+        metrics if metrics.is_file() else None,
+    )
 
     check = sub.add_parser(
         "verify",

@@ -77,3 +77,50 @@ def test_the_shipped_configuration_is_valid(capsys: pytest.CaptureFixture[str]) 
     assert main(["check-config"]) == 0
     out = capsys.readouterr().out
     assert "parsers.yaml: valid" in out and "alert-rules.yaml: valid" in out
+    assert "metrics.yaml: valid" in out
+
+
+def test_check_config_shows_the_metrics_each_sample_line_feeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = tmp_path / "metrics.yaml"
+    metrics.write_text(
+        "version: 1\nmetrics:\n"
+        "  - {id: orders_value, kind: sum, field: amount, unit: EUR, where: {field: message, contains: order}}\n"
+        "  - {id: failures, kind: ratio, where: {field: status, exists: true}, numerator: {field: status, min: 500},"
+        " dimensions: [method]}\n"
+        # config/alert-rules.yaml (checked too) watches it
+        "  - {id: payment_gateway_timeouts, kind: count, where: {field: message, contains: Timeout}}\n"
+    )
+    sample = tmp_path / "lines.txt"
+    sample.write_text(
+        '{"message": "order placed", "amount": 12.5, "status": 201, "method": "POST"}\n'
+        '{"message": "health", "status": 503, "method": "GET"}\n'
+        "plain text\n"
+    )
+    argv = ["check-config", "--metrics", str(metrics), "--sample", str(sample), "--log-group", "/ecs/shop"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    fed = [line.strip() for line in lines if line.strip().startswith("metrics:")]
+    assert fed == [
+        "metrics: orders_value [shop] += amount=12.50 EUR; failures [shop|method=POST] += denominator",
+        "metrics: failures [shop|method=GET] += numerator and denominator",
+        "metrics: none",
+    ]
+
+
+def test_check_config_refuses_alert_rules_on_undeclared_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metrics = tmp_path / "metrics.yaml"
+    metrics.write_text("version: 1\nmetrics:\n  - {id: orders, kind: count}\n")
+    alert_rules = tmp_path / "alert-rules.yaml"
+    alert_rules.write_text(
+        "version: 1\nrules:\n  - {id: r, type: threshold, severity: warning, services: all,"
+        " metric: declared.orderz, operator: '>', threshold: 1}\n"
+    )
+    assert main(["check-config", "--metrics", str(metrics), "--alert-rules", str(alert_rules)]) == 2
+    assert "rule 'r' watches declared.orderz, which" in capsys.readouterr().err
+    metrics.write_text("version: 1\nmetrics:\n  - {id: orders, kind: histogram}\n")
+    assert main(["check-config", "--metrics", str(metrics)]) == 2
+    assert "metric 'orders': field 'kind'" in capsys.readouterr().err
