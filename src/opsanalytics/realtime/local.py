@@ -301,9 +301,11 @@ def run_realtime(
     parallelism: int = 0,
     runtime_mode: str = "batch",
     progress: bool = True,
+    metrics: Path | None = None,
 ) -> RealtimeReport:
     """Run the realtime job on the local mini-cluster over `input_dir`, replacing `output`'s results, through
-    the entry point Managed Flink runs (``flink/main.py``) with a properties file written for the run."""
+    the entry point Managed Flink runs (``flink/main.py``) with a properties file written for the run. The
+    declared metrics are ``metrics`` or the checkout's ``config/metrics.yaml``."""
     os.environ.setdefault("JVM_ARGS", LOCAL_JVM_ARGS)
     records_in = _count_records(input_dir)
     for kind in OUTPUT_KINDS:
@@ -325,6 +327,7 @@ def run_realtime(
         replay_speed=replay_speed if mode == "streaming" else 0.0,
         parallelism=parallelism,
         runtime_mode=mode,
+        metrics=metrics,
     )
     say = _progress if progress else (lambda _message: None)
     started = time.perf_counter()
