@@ -134,14 +134,19 @@ def test_the_metrics_function_writes_windows_and_alerts_and_nothing_else(
 ) -> None:
     client = client_as(cluster, "realtime")
     result = BulkWriter.for_client(client).write(
-        [BulkOperation("metrics-realtime-fgac-2026.01.01", "w1", {"service": "checkout", "events": 3})]
+        [
+            BulkOperation("metrics-realtime-fgac-2026.01.01", "w1", {"service": "checkout", "events": 3}),
+            # the declared metrics' documents, with their revision as the external version
+            BulkOperation("metrics-declared-realtime-fgac-2026.01.01", "d1", {"metric": "m", "count": 2}, version=1),
+        ]
     )
-    assert result.indexed == 1 and not result.failed
+    assert result.indexed == 2 and not result.failed
     client.index(index="alerts-fgac-state", id="a1", body={"state": "firing"}, refresh=True)
     assert client.mget(index="alerts-fgac-state", body={"ids": ["a1"]})["docs"][0]["found"]
     client.delete(index="alerts-fgac-state", id="a1")
     client.search(index="metrics-realtime-fgac-*", body={"query": {"match_all": {}}})
     assert refused(lambda: client.index(index="metrics-batch-fgac", body={"x": 1}))
+    assert refused(lambda: client.index(index="metrics-declared-batch-fgac-2026.01", body={"x": 1}))
     assert refused(lambda: client.index(index="unrelated-index", body={"x": 1}))
     assert refused(lambda: client.indices.delete(index="metrics-realtime-fgac-2026.01.01"))
     assert refused(lambda: client.transport.perform_request("GET", "/_plugins/_security/api/roles"))
@@ -213,9 +218,10 @@ def test_the_batch_job_writes_roll_ups_and_reports_and_nothing_else(
         [
             BulkOperation("metrics-batch-fgac-2026.01", "r1", {"service": "checkout"}),
             BulkOperation("log-insights-fgac-2026.01", "i1", {"signature": "x"}),
+            BulkOperation("metrics-declared-batch-fgac-2026.01", "d1", {"metric": "m"}),
         ]
     )
-    assert result.indexed == 2 and not result.failed
+    assert result.indexed == 3 and not result.failed
     # it reads the realtime windows for the accuracy figures, and writes none
     window = {"service": "checkout", "log_group": "/c", "events": 4, "errors": 1, "late_events": 0}
     window |= {"window_start": "2026-01-01T10:00:00Z", "window_end": "2026-01-01T10:01:00Z"}
@@ -223,6 +229,7 @@ def test_the_batch_job_writes_roll_ups_and_reports_and_nothing_else(
     counts = OpenSearchWindowCounts(client, "metrics-realtime-fgac-").counts(1_767_261_600_000, 1_767_265_200_000)
     assert counts.windows == {(1_767_261_600_000, "checkout", "/c"): WindowCounts(4, 1)}
     assert refused(lambda: client.index(index="metrics-realtime-fgac-2026.01.01", body={"x": 1}))
+    assert refused(lambda: client.index(index="metrics-declared-realtime-fgac-2026.01.01", body={"x": 1}))
     assert refused(lambda: client.index(index="alerts-fgac-state", id="b", body={"x": 1}))
     assert refused(lambda: client.indices.delete(index="log-insights-fgac-2026.01"))
 
@@ -232,6 +239,9 @@ def test_a_viewer_reads_and_cannot_write(bootstrapped: dict[str, Any], cluster: 
     client = client_as(cluster, "viewer")
     found = client.search(index="metrics-realtime-fgac-*", body={"query": {"ids": {"values": ["v1"]}}})
     assert found["hits"]["total"]["value"] == 1
+    client_as(cluster, "setup").index(index="metrics-declared-batch-fgac-viewer", id="v2", body={"x": 1}, refresh=True)
+    client.search(index="metrics-declared-*", body={"query": {"match_all": {}}})
+    assert refused(lambda: client.index(index="metrics-declared-batch-fgac-viewer", body={"x": 2}))
     assert refused(lambda: client.index(index="metrics-realtime-fgac-viewer", body={"x": 2}))
     assert refused(lambda: client.delete(index="metrics-realtime-fgac-viewer", id="v1"))
 
