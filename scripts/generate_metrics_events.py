@@ -8,7 +8,9 @@ Deterministic: the same code always writes the same bytes. The events:
   ``checkout-error-rate`` rule of config/alert-rules.yaml (critical: SMS and email);
 - ``kinesis-malformed.json``: two valid windows, a record that is not JSON and one of an unknown schema
   version; the last two come back as ``batchItemFailures``;
-- ``kinesis-undecodable.json``: a record that is not JSON, alone (no OpenSearch needed: a cold-start probe).
+- ``kinesis-undecodable.json``: a record that is not JSON, alone (no OpenSearch needed: a cold-start probe);
+- ``kinesis-declared.json``: the declared metric ``payment_gateway_timeouts`` of config/metrics.yaml on checkout,
+  0, 6, 4, 0 and 0 a minute, which fires and resolves the ``payment-gateway-timeouts`` rule.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opsanalytics.alerting.local import kinesis_event, kinesis_record
+from opsanalytics.paths import project_root
+from opsanalytics.realtime.declared import DeclaredMetric, load_metrics_file, new_figures
+from opsanalytics.realtime.declared import document as declared_document
 from opsanalytics.realtime.windows import MetricWindow
 from opsanalytics.realtime.windows import metric_window as window_document
 
@@ -92,11 +97,26 @@ def undecodable_event() -> dict[str, Any]:
     return event_of([b"not JSON: a record another producer put on the stream"])
 
 
+def declared_metric(minute: int, timeouts: int) -> DeclaredMetric:
+    config = load_metrics_file(str(project_root() / "config" / "metrics.yaml"))
+    metric = config.by_id("payment_gateway_timeouts")
+    assert metric is not None
+    figures = new_figures()
+    figures[0] = timeouts
+    start_ms = int((START + timedelta(minutes=minute)).timestamp() * 1000)
+    return declared_document(metric, OWNER, start_ms, ("checkout",), figures)
+
+
+def declared_event() -> dict[str, Any]:
+    return event_of([declared_metric(minute, timeouts) for minute, timeouts in enumerate((0, 6, 4, 0, 0))])
+
+
 def render() -> dict[str, str]:
     events = {
         "kinesis-windows.json": windows_event(),
         "kinesis-error-spike.json": error_spike_event(),
         "kinesis-malformed.json": malformed_event(),
         "kinesis-undecodable.json": undecodable_event(),
+        "kinesis-declared.json": declared_event(),
     }
     return {name: json.dumps(event, indent=2) + "\n" for name, event in events.items()}

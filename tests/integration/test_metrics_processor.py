@@ -462,3 +462,19 @@ def test_declared_metrics_are_indexed_by_revision_and_alert_rules_watch_them(
 def test_a_rule_on_a_declared_metric_may_not_wait_for_windows(make_function: Callable[..., LocalFunction]) -> None:
     with pytest.raises(AlertRuleError, match="must be 1 for a declared metric"):
         make_function(DECLARED_RULES.replace("resolve_after: 2", "for: 2"))
+
+
+def test_the_sample_declared_event_fires_and_resolves_the_shipped_rule(
+    make_function: Callable[..., LocalFunction], opensearch_client: OpenSearch, prefixes: dict[str, str], tmp_path: Path
+) -> None:
+    """events/metrics_processor/kinesis-declared.json (what ``sam local invoke`` gets) with config/alert-rules.yaml."""
+    shipped = (Path(__file__).resolve().parents[2] / "config" / "alert-rules.yaml").read_text()
+    function = make_function(shipped)
+    event = json.loads((EVENTS_DIR / "kinesis-declared.json").read_text())
+    assert failed_ids(function.invoke(event)) == []
+    assert count(opensearch_client, f"{prefixes['DECLARED_INDEX_PREFIX']}*") == 5
+    emails = [n for n in read_outbox(tmp_path / "outbox.jsonl") if n["channel"] == "email"]
+    assert [(n["kind"], "payment-gateway-timeouts" in n["subject"]) for n in emails] == [
+        ("firing", True),
+        ("resolved", True),
+    ]
