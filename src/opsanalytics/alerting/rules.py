@@ -37,6 +37,7 @@ from typing import Any, Final, Literal, get_args
 import yaml
 
 from opsanalytics.realtime.windows import NUMERIC_FIELDS
+from opsanalytics.settings import ConfigFileError
 from opsanalytics.storage import read_config_text
 from opsanalytics.timestamps import parse_iso_ms
 
@@ -71,14 +72,10 @@ _TYPE_KEYS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 
-class AlertRuleError(ValueError):
+class AlertRuleError(ConfigFileError):
     """The rule file is invalid. ``problems`` lists every mistake, each naming the rule id and field."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        listed = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"invalid alert rules in {source}:\n{listed}")
+    what = "alert rules"
 
 
 SELF_TEST_PREFIX: Final = "opsanalytics-verify-"

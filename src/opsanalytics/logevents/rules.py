@@ -46,8 +46,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
-import yaml
-
+from opsanalytics.settings import ConfigFileError, versioned_yaml
 from opsanalytics.storage import read_config_text
 
 RULES_FILE_VERSION: Final = 1
@@ -107,14 +106,10 @@ MASK_PATTERNS: Final[dict[str, str]] = {
 """Masking patterns by name: the ``patterns`` of the ``masking`` section may name these."""
 
 
-class RuleFileError(ValueError):
+class RuleFileError(ConfigFileError):
     """The rule file is invalid. ``problems`` lists every mistake, each naming the rule and the field."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        listed = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"invalid parser rules in {source}:\n{listed}")
+    what = "parser rules"
 
 
 def _re2() -> Any:
@@ -515,19 +510,9 @@ def _masking_from(raw: Any, problems: list[str]) -> Masking:
 
 
 def parse_rule_file(text: str, source: str) -> ParserConfig:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RuleFileError(source, [f"not valid YAML: {exc}"]) from None
+    doc, problems = versioned_yaml(text, source, RuleFileError, RULES_FILE_VERSION, ("parsers", "masking", "patterns"))
     if doc is None:
         return ParserConfig(source=source)
-    if not isinstance(doc, dict):
-        raise RuleFileError(source, ["the file must be a mapping with version, parsers, masking, patterns"])
-    problems: list[str] = []
-    if doc.get("version") != RULES_FILE_VERSION:
-        problems.append(f"field 'version': must be {RULES_FILE_VERSION}, got {doc.get('version')!r}")
-    for key in sorted(set(doc) - {"version", "parsers", "masking", "patterns"}):
-        problems.append(f"field {key!r}: unknown (expected version, parsers, masking, patterns)")
     named = dict(NAMED_PATTERNS)
     own = doc.get("patterns") or {}
     if not isinstance(own, dict):

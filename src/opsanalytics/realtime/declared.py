@@ -36,12 +36,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple, TypedDict, cast, get_args
 
-import yaml
-
 from opsanalytics.logevents.model import LogEvent
 from opsanalytics.logevents.rules import compile_re2
 from opsanalytics.realtime.revisions import RowUpdate, WindowTiming, fire, place
 from opsanalytics.realtime.windows import percentile
+from opsanalytics.settings import ConfigFileError, versioned_yaml
 from opsanalytics.storage import read_config_text
 from opsanalytics.timestamps import iso_utc
 
@@ -63,14 +62,10 @@ OPERATORS: Final = ("equals", "not_equals", "in", "contains", "regex", "min", "m
 _EVENT_FIELDS: Final = frozenset(LogEvent.__annotations__)
 
 
-class MetricsFileError(ValueError):
+class MetricsFileError(ConfigFileError):
     """The metrics file is invalid; ``problems`` names the metric and the field of each mistake."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        listed = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"invalid metric definitions in {source}:\n{listed}")
+    what = "metric definitions"
 
 
 def field_value(event: Mapping[str, Any], name: str) -> Any:
@@ -796,19 +791,9 @@ def _metric_from(raw: Any, index: int, problems: list[str]) -> MetricDefinition 
 
 
 def parse_metrics_file(text: str, source: str) -> MetricsConfig:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise MetricsFileError(source, [f"not valid YAML: {exc}"]) from None
+    doc, problems = versioned_yaml(text, source, MetricsFileError, METRICS_FILE_VERSION, ("metrics",))
     if doc is None:
         return MetricsConfig(source=source)
-    if not isinstance(doc, dict):
-        raise MetricsFileError(source, ["the file must be a mapping with version and metrics"])
-    problems: list[str] = []
-    if doc.get("version") != METRICS_FILE_VERSION:
-        problems.append(f"field 'version': must be {METRICS_FILE_VERSION}, got {doc.get('version')!r}")
-    for key in sorted(set(doc) - {"version", "metrics"}):
-        problems.append(f"field {key!r}: unknown (expected version, metrics)")
     raw_metrics = doc.get("metrics") or []
     if not isinstance(raw_metrics, list):
         problems.append("field 'metrics': a list of metric definitions")
