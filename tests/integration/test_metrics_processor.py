@@ -473,6 +473,10 @@ def test_the_sample_declared_event_fires_and_resolves_the_shipped_rule(
     event = json.loads((EVENTS_DIR / "kinesis-declared.json").read_text())
     assert failed_ids(function.invoke(event)) == []
     assert count(opensearch_client, f"{prefixes['DECLARED_INDEX_PREFIX']}*") == 5
+    # the folded group and a window's late events feed no rule: neither the declared rule nor the windows' rules
+    other = {**declared(6, 40), "metric": "payment_gateway_timeouts", "group": "<other>", "service": "<other>"}
+    late = {**declared(7, 0), "metric": "payment_gateway_timeouts", "late_events": 25}
+    assert failed_ids(function.invoke(Stream().event([other, late]))) == []
     emails = [n for n in read_outbox(tmp_path / "outbox.jsonl") if n["channel"] == "email"]
     assert [(n["kind"], "payment-gateway-timeouts" in n["subject"]) for n in emails] == [
         ("firing", True),

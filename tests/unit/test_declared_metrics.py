@@ -236,26 +236,49 @@ def test_groups_chosen_at_the_first_emission_keep_their_documents() -> None:
     metric = declared.metrics[0]
     timing = WindowTiming(60, 300, 600)
     key = WindowKey("1", "c", T0)
-    state, _ = add_metric_row(None, timing, T0, NO_WATERMARK, _row([(("shop", "a"), 1), (("shop", "a"), 1)]))
-    state, _ = add_metric_row(state, timing, T0, NO_WATERMARK, _row([(("shop", "b"), 1)]))
+    dims = metric.dimensions
+    rows = _row([(("shop", "a"), 1), (("shop", "a"), 1)])
+    state, _ = add_metric_row(None, timing, T0, NO_WATERMARK, rows, dimensions=dims)
+    state, _ = add_metric_row(state, timing, T0, NO_WATERMARK, _row([(("shop", "b"), 1)]), dimensions=dims)
     state, docs = metric_on_timer(state, metric, timing, key, timing.end(T0))
     assert {d["group"]: d["count"] for d in docs} == {"shop|user=a": 2, OTHER: 1}
     # b overtakes a later: a keeps its own document, b stays folded, so no document of revision 1 goes stale
-    state, _ = add_metric_row(state, timing, T0, timing.end(T0) + 1, _row([(("shop", "b"), 1)] * 3))
+    state, _ = add_metric_row(state, timing, T0, timing.end(T0) + 1, _row([(("shop", "b"), 1)] * 3), dimensions=dims)
     state, docs = metric_on_timer(state, metric, timing, key, timing.end(T0) + 2)
     assert {d["group"]: (d["count"], d["revision"]) for d in docs} == {"shop|user=a": (2, 2), OTHER: (4, 2)}
 
 
-def test_a_window_kept_across_an_edit_of_the_dimensions_fits_the_new_ones() -> None:
-    before = config("  - {id: c, kind: count}\n").metrics[0]
-    after = config("  - {id: c, kind: count, dimensions: [method]}\n").metrics[0]
+def test_a_window_kept_across_an_edit_of_the_dimensions_is_remapped_by_name() -> None:
+    before = config("  - {id: c, kind: count, dimensions: [method, region]}\n").metrics[0]
+    after = config("  - {id: c, kind: count, dimensions: [route, method]}\n").metrics[0]
     timing = WindowTiming(60, 300, 600)
-    state, _ = add_metric_row(None, timing, T0, NO_WATERMARK, _row([(("shop",), 1)]))
-    # the edited decoder's rows have the new shape; one of them lacks the field
-    state, _ = add_metric_row(state, timing, T0, NO_WATERMARK, _row([(("shop", "GET"), 1), (("shop", MISSING), 1)]))
-    assert before.dimensions == ()
+    rows = _row([(("shop", "GET", "eu"), 1), (("shop", "POST", "us"), 1)])
+    state, _ = add_metric_row(None, timing, T0, NO_WATERMARK, rows, dimensions=before.dimensions)
+    # the edited decoder's rows have the new shape
+    rows = _row([(("shop", "/a", "GET"), 1), (("shop", MISSING, "GET"), 1)])
+    state, _ = add_metric_row(state, timing, T0, NO_WATERMARK, rows, dimensions=after.dimensions)
     _, docs = metric_on_timer(state, after, timing, WindowKey("1", "c", T0), timing.end(T0))
-    assert {d["group"]: d["count"] for d in docs} == {"shop|method=GET": 1, f"shop|method={MISSING}": 2}
+    assert {d["group"]: d["count"] for d in docs} == {
+        "shop|route=/a|method=GET": 1,
+        f"shop|route={MISSING}|method=GET": 2,  # the old GET group and the new one without a route
+        f"shop|route={MISSING}|method=POST": 1,
+    }
+
+
+def test_groups_that_count_nothing_take_no_slot_of_those_that_do() -> None:
+    declared = config("  - {id: errors, kind: count, where: {field: level, equals: ERROR}, dimensions: [route]}\n")
+    quiet = [event(T0 + n, attributes={"route": f"/p{n}"}) for n in range(1_500)]
+    loud = [event(T0 + 2_000 + n, level="ERROR", attributes={"route": "/checkout"}) for n in range(50)]
+    for events in (quiet + loud, loud + quiet):
+        docs = compute_declared(declared, events)
+        assert {d["group"]: d["value"] for d in docs if d["value"]}["shop|route=/checkout"] == 50
+
+
+def test_group_labels_never_collide() -> None:
+    metric = config("  - {id: c, kind: count, dimensions: [a, b]}\n").metrics[0]
+    from opsanalytics.realtime.declared import group_label
+
+    assert group_label(metric, ("s", "x|b=y", "z")) != group_label(metric, ("s", "x", "y|b=z"))
 
 
 def test_the_decoder_emits_one_row_per_metric_and_window() -> None:

@@ -26,7 +26,7 @@ from opsanalytics.alerting.evaluate import (
 )
 from opsanalytics.alerting.history import MetricsHistory
 from opsanalytics.alerting.notify import Notifier, messages_for
-from opsanalytics.alerting.rules import AlertRule, RuleSet
+from opsanalytics.alerting.rules import DECLARED_METRIC_PREFIX, AlertRule, RuleSet
 from opsanalytics.alerting.store import AlertConflictError, AlertStore, StoredAlert
 from opsanalytics.realtime.windows import MetricWindow
 from opsanalytics.timestamps import parse_iso_ms
@@ -78,10 +78,16 @@ class AlertEngine:
         if not windows or not self.rules.rules:
             return report
         observations: list[Observation] = []
+        # declared metrics' documents (`opsanalytics.alerting.processor.alert_view`) feed their own rules only: no
+        # history, no absence (a metric's group is no service that could go silent)
+        declared = [w for w in windows if w["log_group"].startswith(DECLARED_METRIC_PREFIX)]
+        windows = [w for w in windows if not w["log_group"].startswith(DECLARED_METRIC_PREFIX)]
         try:
-            if self.rules.window_rules:
+            if self.rules.window_rules and windows:
                 observations.extend(evaluate_windows(self.rules.window_rules, windows, self._history_for(windows)))
-            if self.rules.absence_rules:
+            if self.rules.declared_rules and declared:
+                observations.extend(evaluate_windows(self.rules.declared_rules, declared, {}))
+            if self.rules.absence_rules and windows:
                 observations.extend(self._absence(windows))
         except Exception as exc:  # the cluster is unreachable or refused: the whole batch is retried
             report.failed_all = True

@@ -40,7 +40,7 @@ from opsanalytics.alerting.history import MetricsHistory, realtime_index
 from opsanalytics.alerting.notify import Channel, Notifier
 from opsanalytics.alerting.rules import DECLARED_METRIC_PREFIX, SELF_TEST_RULE, RuleSet
 from opsanalytics.opensearch import BulkOperation, BulkResult, BulkWriter, OpenSearchSettings, create_client
-from opsanalytics.realtime.declared import DECLARED_SCHEMA_VERSION, DeclaredMetric, declared_document_id
+from opsanalytics.realtime.declared import DECLARED_SCHEMA_VERSION, OTHER, DeclaredMetric, declared_document_id
 from opsanalytics.realtime.windows import (
     COUNT_FIELDS,
     LATENCY_FIELDS,
@@ -358,7 +358,9 @@ class MetricsProcessor:
         if self.alerts is not None:
             # a superseded revision is evaluated like any other: an alert applies a window once, by its start,
             # so an older revision of a window it has seen changes nothing
-            evaluated = {**windows, **{target: alert_view(doc) for target, doc in declared.items()}}
+            # the folded group of a declared metric (`<other>`) is no service or group anyone owns: not alerted on
+            views = {target: alert_view(doc) for target, doc in declared.items() if doc["group"] != OTHER}
+            evaluated = {**windows, **views}
             written = [window for target, window in evaluated.items() if target not in failed_targets]
             outcome.alerts = self.alerts.evaluate(sorted(written, key=lambda w: w["window_start"]))
             self._fail_unevaluated(outcome, outcome.alerts, evaluated, carriers, failed_targets)

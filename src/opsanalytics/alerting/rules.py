@@ -220,7 +220,21 @@ class RuleSet:
 
     @property
     def window_rules(self) -> tuple[ThresholdRule | DeviationRule, ...]:
-        return tuple(rule for rule in self.rules if not isinstance(rule, AbsenceRule))
+        """The rules on the metric windows' fields."""
+        return tuple(
+            rule
+            for rule in self.rules
+            if not isinstance(rule, AbsenceRule) and not rule.metric.startswith(DECLARED_METRIC_PREFIX)
+        )
+
+    @property
+    def declared_rules(self) -> tuple[ThresholdRule, ...]:
+        """The threshold rules on declared metrics (``declared.<id>``): they read the metrics' documents only."""
+        return tuple(
+            rule
+            for rule in self.rules
+            if isinstance(rule, ThresholdRule) and rule.metric.startswith(DECLARED_METRIC_PREFIX)
+        )
 
     @property
     def absence_rules(self) -> tuple[AbsenceRule, ...]:

@@ -18,6 +18,7 @@ import orjson
 from pyspark.sql import SparkSession
 
 from opsanalytics.batch.inputs import HOUR_MS
+from opsanalytics.logevents.model import READABLE_LOG_EVENT_SCHEMA_VERSIONS
 from opsanalytics.realtime.declared import (
     DeclaredMetric,
     DeclaredWindowState,
@@ -35,11 +36,16 @@ Groups = dict[tuple[str, ...], Figures]
 
 
 def _usable(doc: Any) -> bool:
+    """What the aggregations' scan counts as an event (`transforms.valid_events`): a readable schema version and
+    every key field."""
     return (
         isinstance(doc, dict)
+        and doc.get("schema_version") in READABLE_LOG_EVENT_SCHEMA_VERSIONS
+        and isinstance(doc.get("event_id"), str)
         and isinstance(doc.get("timestamp"), int)
         and isinstance(doc.get("service"), str)
         and isinstance(doc.get("log_group"), str)
+        and isinstance(doc.get("error"), bool)
     )
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -365,11 +366,16 @@ def fitted(metric: MetricDefinition, group: Sequence[str]) -> tuple[str, ...]:
     return (*group[:size], *(MISSING,) * (size - len(group)))
 
 
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("|", "\\|").replace("=", "\\=")
+
+
 def group_label(metric: MetricDefinition, group: Sequence[str]) -> str:
+    """``service|name=value|...`` with a ``\\`` before each ``\\``, ``|`` and ``=`` of the values, so that two
+    groups never share a label (and a document id)."""
     values = fitted(metric, group)
-    return "|".join(
-        [values[0], *(f"{name}={value}" for name, value in zip(metric.dimensions, values[1:], strict=True))]
-    )
+    pairs = (f"{name}={_escaped(value)}" for name, value in zip(metric.dimensions, values[1:], strict=True))
+    return "|".join([_escaped(values[0]), *pairs])
 
 
 def declared_document_id(owner: str, metric_id: str, window_start: str, group: str) -> str:
@@ -453,15 +459,21 @@ class WindowKey(NamedTuple):
 
 @dataclass(slots=True)
 class DeclaredWindowState:
-    """One metric window between emissions: its groups' figures, the groups chosen at the first emission, and
-    once finalized (`opsanalytics.realtime.revisions`) the values frozen with the percentiles' values dropped.
-    Has the revision fields `revisions.place` and `revisions.fire` read."""
+    """One metric window between emissions: its groups' figures (their values in the order of ``dimensions``), the
+    groups chosen to have documents of their own, and once finalized (`opsanalytics.realtime.revisions`) the values
+    frozen with the percentiles' values dropped. Has the revision fields `revisions.place` and `revisions.fire`
+    read."""
 
     groups: dict[tuple[str, ...], Figures] = field(default_factory=dict)
     overflow: Figures = field(default_factory=new_figures)
     """Events of groups beyond `MAX_TRACKED_GROUPS`."""
     chosen: list[tuple[str, ...]] | None = None
-    frozen: dict[str, float | None] | None = None
+    frozen: dict[tuple[str, ...], float | None] | None = None
+    """By group (``(OTHER,)`` for the folded one): the values at finalization."""
+    dimensions: tuple[str, ...] | None = None
+    """The dimensions the groups' values stand for: the metric's when its rows were added."""
+    counted_groups: int = 0
+    """Tracked groups with events counted: a count's groups that saw none take no slot of `MAX_TRACKED_GROUPS`."""
     revision: int = 0
     dirty: bool = False
     finalized: bool = False
@@ -470,28 +482,51 @@ class DeclaredWindowState:
         for raw_group, figures in groups:
             group = tuple(raw_group)
             target = self.groups.get(group)
+            counts = figures[COUNT] > 0
             if target is None:
-                if len(self.groups) >= MAX_TRACKED_GROUPS:
+                if not counts:  # a count's group without events: kept while there is room, dropped after
+                    if len(self.groups) >= 2 * MAX_TRACKED_GROUPS:
+                        continue
+                    target = self.groups[group] = new_figures()
+                elif self.counted_groups >= MAX_TRACKED_GROUPS:
                     target = self.overflow
                 else:
                     target = self.groups[group] = new_figures()
+            if counts and target is not self.overflow and not target[COUNT] and not target[LATE]:
+                self.counted_groups += 1
             if late or self.finalized:
                 target[LATE] += figures[COUNT]
             else:
                 merge_figures(target, figures)
 
-    def refit(self, metric: MetricDefinition) -> None:
-        """Groups of another shape (kept across an edit of the metric's dimensions) merged into the current one."""
-        size = 1 + len(metric.dimensions)
-        if all(len(group) == size for group in self.groups):
+    def refit(self, dimensions: tuple[str, ...]) -> None:
+        """Remap the groups kept for other dimensions (an edit of the metric while its window was open) to
+        ``dimensions``, by name: a dimension the old groups lack reads `MISSING`; groups that become one merge (and
+        lose a frozen value)."""
+        old = self.dimensions
+        self.dimensions = dimensions
+        if old is None or old == dimensions:
             return
+
+        def remap(group: tuple[str, ...]) -> tuple[str, ...]:
+            if group[0] == OTHER:
+                return group
+            values = dict(zip(old, group[1:], strict=False))
+            return (group[0], *(values.get(name, MISSING) for name in dimensions))
+
         groups: dict[tuple[str, ...], Figures] = {}
         for group, figures in self.groups.items():
-            target = groups.setdefault(fitted(metric, group), new_figures())
-            merge_figures(target, figures)
+            merge_figures(groups.setdefault(remap(group), new_figures()), figures)
         self.groups = groups
+        self.counted_groups = sum(1 for figures in groups.values() if figures[COUNT] or figures[LATE])
         if self.chosen is not None:
-            self.chosen = list(dict.fromkeys(fitted(metric, group) for group in self.chosen))
+            self.chosen = list(dict.fromkeys(remap(group) for group in self.chosen))
+        if self.frozen is not None:
+            frozen: dict[tuple[str, ...], float | None] = {}
+            for group, value in self.frozen.items():
+                target = remap(group)
+                frozen[target] = None if target in frozen else value
+            self.frozen = frozen
 
     def choose(self, metric: MetricDefinition) -> None:
         """The groups with documents of their own: those chosen before, then the largest others while there is
@@ -503,8 +538,9 @@ class DeclaredWindowState:
             chosen += pick_groups({g: f for g, f in self.groups.items() if g not in taken}, room)
         self.chosen = chosen
 
-    def documents(self, metric: MetricDefinition, key: WindowKey) -> list[DeclaredMetric]:
-        self.refit(metric)
+    def _entries(self, metric: MetricDefinition) -> list[tuple[tuple[str, ...], Sequence[Any], int]]:
+        """(group, figures, groups folded) of every document: the chosen groups, then `OTHER` when it has any."""
+        self.refit(metric.dimensions)
         self.choose(metric)
         own = set(self.chosen or ())
         other = list(self.overflow)
@@ -514,45 +550,34 @@ class DeclaredWindowState:
             if group not in own:
                 merge_figures(other, figures)
                 folded += 1
-        docs = []
-        frozen = self.frozen
-        for group in self.chosen or ():
-            figures = self.groups[group]
-            label = group_label(metric, group)
-            value = frozen.get(label) if frozen is not None else None
-            docs.append(
-                document(
-                    metric,
-                    key.owner,
-                    key.start_ms,
-                    group,
-                    figures,
-                    revision=self.revision,
-                    value=value,
-                    frozen=frozen is not None,
-                )
-            )
+        entries: list[tuple[tuple[str, ...], Sequence[Any], int]] = [
+            (group, self.groups[group], 0) for group in self.chosen or ()
+        ]
         if folded or other[COUNT] or other[LATE]:
-            value = frozen.get(OTHER) if frozen is not None else None
-            docs.append(
-                document(
-                    metric,
-                    key.owner,
-                    key.start_ms,
-                    (OTHER,),
-                    other,
-                    revision=self.revision,
-                    value=value,
-                    frozen=frozen is not None,
-                    groups_folded=folded,
-                )
+            entries.append(((OTHER,), other, folded))
+        return entries
+
+    def documents(self, metric: MetricDefinition, key: WindowKey) -> list[DeclaredMetric]:
+        frozen = self.frozen or {}
+        return [
+            document(
+                metric,
+                key.owner,
+                key.start_ms,
+                group,
+                figures,
+                revision=self.revision,
+                value=frozen.get(group),
+                frozen=group in frozen,
+                groups_folded=folded,
             )
-        return docs
+            for group, figures, folded in self._entries(metric)
+        ]
 
     def finalize(self, metric: MetricDefinition, key: WindowKey) -> None:
         """Freeze the values and drop the kept values (percentiles): what later events can still change is their
-        ``late_events``."""
-        self.frozen = {doc["group"]: doc["value"] for doc in self.documents(metric, key)}
+        ``late_events`` (a group first seen after it has no frozen value and shows what it counted: nothing)."""
+        self.frozen = {group: metric_value(metric, figures) for group, figures, _ in self._entries(metric)}
         for figures in (*self.groups.values(), self.overflow):
             figures[VALUES] = []
         self.finalized = True
@@ -564,15 +589,18 @@ def add_metric_row(
     start_ms: int,
     watermark: int,
     groups: Iterable[tuple[Sequence[str], Sequence[Any]]],
+    *,
+    dimensions: tuple[str, ...] = (),
 ) -> tuple[DeclaredWindowState | None, RowUpdate]:
-    """A decoded row's groups (a record's figures of one metric window) added to the window's state, with the
-    timing rules of the metric windows (`opsanalytics.realtime.revisions`)."""
+    """A decoded row's groups (a record's figures of one metric window, for the metric's ``dimensions``) added to
+    the window's state, with the timing rules of the metric windows (`opsanalytics.realtime.revisions`)."""
     placement = timing.placement(start_ms, watermark)
     if placement == "too-late":
         return state, RowUpdate("too-late")
     new = state is None
     if state is None:
         state = DeclaredWindowState()
+    state.refit(dimensions)
     state.add(groups, late=placement == "late")
     return state, RowUpdate(placement, place(state, timing, start_ms, watermark, new=new))
 
@@ -604,7 +632,12 @@ def compute_declared(config: MetricsConfig, events: Iterable[LogEvent]) -> list[
     for (owner, log_group), grouped in by_source.items():
         for (metric_id, start), (_, groups) in config.contributions(grouped, log_group).items():
             key = WindowKey(owner, metric_id, start)
-            windows.setdefault(key, DeclaredWindowState()).add(groups.items(), late=False)
+            state = windows.get(key)
+            if state is None:
+                metric = config.by_id(metric_id)
+                assert metric is not None
+                state = windows[key] = DeclaredWindowState(dimensions=metric.dimensions)
+            state.add(groups.items(), late=False)
     docs: list[DeclaredMetric] = []
     for key, state in windows.items():
         metric = config.by_id(key.metric)
@@ -616,6 +649,7 @@ def compute_declared(config: MetricsConfig, events: Iterable[LogEvent]) -> list[
 
 # ---- loading and validation ----------------------------------------------------------------------------------
 
+_METRIC_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _METRIC_KEYS: Final = frozenset(
     {
         "id",
@@ -706,7 +740,7 @@ def _metric_from(raw: Any, index: int, problems: list[str]) -> MetricDefinition 
         problems.append(f"{label}: must be a mapping with id and kind")
         return None
     metric_id = raw.get("id")
-    if not isinstance(metric_id, str) or not metric_id or not metric_id.replace("_", "").replace("-", "").isalnum():
+    if not isinstance(metric_id, str) or not _METRIC_ID.match(metric_id):
         problems.append(f"{label}: field 'id': letters, digits, _ and - are required")
         metric_id = f"#{index + 1}"
     label = f"metric {metric_id!r}"

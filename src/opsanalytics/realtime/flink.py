@@ -12,6 +12,7 @@ written as ``rejected/`` JSON lines.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -35,6 +36,7 @@ from pyflink.table.udf import FunctionContext, udtf
 from opsanalytics.logevents.rules import NO_RULES, RuleFileError, parse_rule_file
 from opsanalytics.realtime.declared import (
     NO_METRICS,
+    MetricDefinition,
     MetricsConfig,
     add_metric_row,
     metric_on_timer,
@@ -65,6 +67,9 @@ from opsanalytics.timestamps import iso_utc
 logger = logging.getLogger(__name__)
 
 JOB_NAME = "opsanalytics-realtime-metrics"
+METRIC_WINDOW_MARK = ":"
+"""Starts the log group part of a declared metric window's key (then its size in seconds): no log group name has
+a colon."""
 _SQL_TYPES = {
     "STRING": DataTypes.STRING(),
     "BIGINT": DataTypes.BIGINT(),
@@ -131,16 +136,19 @@ class DecodeLogRecords(TableFunction):  # type: ignore[misc]
         self._rejected: dict[str, Any] = {}
         self._rule_misses = self._metrics.counter("parserRuleMisses")
         self._masked = self._metrics.counter("valuesMasked")
-        self._seen = (0, 0)
+        # events a declared metric's conditions matched whose field held no number (per metric: check-config)
+        self._not_numeric = self._metrics.counter("metricValuesNotNumeric")
+        self._seen = (0, 0, 0)
 
     def eval(self, data: str | bytes) -> Iterable[DecodedRow]:
         rows = self._decoder.decode(data)
         self._records.inc()
         stats = self._decoder.rules.stats
-        seen = (stats.missed.total(), stats.masked)
+        seen = (stats.missed.total(), stats.masked, self._decoder.metrics.stats.not_numeric.total())
         if seen != self._seen:
             self._rule_misses.inc(seen[0] - self._seen[0])
             self._masked.inc(seen[1] - self._seen[1])
+            self._not_numeric.inc(seen[2] - self._seen[2])
             self._seen = seen
         first = rows[0]
         if first[0] == REJECTED:
@@ -150,7 +158,7 @@ class DecodeLogRecords(TableFunction):  # type: ignore[misc]
                 counter = self._rejected[reason] = self._metrics.add_group("reason", reason).counter("rejectedRecords")
             counter.inc()
         else:
-            self._events.inc(sum(row[6] for row in rows))
+            self._events.inc(sum(row[6] for row in rows if row[0] == EVENT))
         return rows
 
 
@@ -198,8 +206,9 @@ class EventTime(TimestampAssigner):  # type: ignore[misc]
 
 
 class RevisionKey:
-    """The key of a decoded row's window: (owner, service, log group, start) for a row of events, (owner, metric,
-    "", start) for a declared metric's row, with the metric's own window size."""
+    """The key of a decoded row's window: (owner, service, log group, start) for a row of events; (owner, metric,
+    ":<window seconds>", start) for a declared metric's row, with the metric's own window size. The size is in the
+    key (no log group name has a colon), so a window open when an edit changes it finishes with its own."""
 
     def __init__(self, window_ms: int, metric_windows: dict[str, int]) -> None:
         self._window_ms = window_ms
@@ -207,8 +216,10 @@ class RevisionKey:
 
     def __call__(self, row: Any) -> tuple[str, str, str, int]:
         kind, owner, service, log_group, ts_ms = row[0], row[1], row[2], row[3], row[4]
-        size = self._window_ms if kind == EVENT else self._metric_windows.get(service, self._window_ms)
-        return (owner, service, log_group, ts_ms - ts_ms % size)
+        if kind == EVENT:
+            return (owner, service, log_group, ts_ms - ts_ms % self._window_ms)
+        size = self._metric_windows.get(service, self._window_ms)
+        return (owner, service, f"{METRIC_WINDOW_MARK}{size // 1000}", ts_ms - ts_ms % size)
 
 
 class WindowRevisions(KeyedProcessFunction):  # type: ignore[misc]
@@ -231,6 +242,7 @@ class WindowRevisions(KeyedProcessFunction):  # type: ignore[misc]
         self._late = metrics.counter("lateEvents")
         self._too_late = metrics.counter("eventsTooLate")
         self._metric_documents = metrics.counter("declaredMetricDocuments")
+        self._metric_rows_too_late = metrics.counter("declaredMetricRowsTooLate")
         config = parse_metrics_file(*self._declared) if self._declared else NO_METRICS
         timing = self._timing
         self._metrics = {
@@ -241,25 +253,38 @@ class WindowRevisions(KeyedProcessFunction):  # type: ignore[misc]
             for metric in config.metrics
         }
 
-    def _add_metric_row(self, metric_id: str, ts_ms: int, counted: int, detail: bytes, ctx: Any) -> None:
+    def _metric(self, metric_id: str, size_mark: str) -> tuple[MetricDefinition, WindowTiming] | None:
+        """The metric's definition and timing for a window of the size its key carries (its current size, or the
+        size it had when the window opened, before an edit changed it); None once the metric left the file."""
         known = self._metrics.get(metric_id)
+        if known is None:
+            return None
+        metric, timing = known
+        seconds = int(size_mark[len(METRIC_WINDOW_MARK) :])
+        if seconds == metric.window_seconds:
+            return known
+        metric = dataclasses.replace(metric, window_seconds=seconds)
+        return metric, dataclasses.replace(timing, window_seconds=seconds)
+
+    def _add_metric_row(self, metric_id: str, ts_ms: int, counted: int, detail: bytes, ctx: Any) -> None:
+        known = self._metric(metric_id, ctx.get_current_key()[2])
         if known is None:  # a row decoded before the metric left the file
             return
-        timing = known[1]
+        metric, timing = known
         start = timing.start(ts_ms)
         watermark = ctx.timer_service().current_watermark()
-        state, update = add_metric_row(self._state.value(), timing, start, watermark, orjson.loads(detail))
+        state, update = add_metric_row(
+            self._state.value(), timing, start, watermark, orjson.loads(detail), dimensions=metric.dimensions
+        )
         if update.placement == "too-late":
-            self._too_late.inc(counted)
+            self._metric_rows_too_late.inc()
             return
-        if update.placement == "late":
-            self._late.inc(counted)
         self._state.update(state)
         for timer in update.timers:
             ctx.timer_service().register_event_time_timer(timer)
 
-    def _metric_timer(self, owner: str, metric_id: str, start: int, timestamp: int) -> Iterable[Any]:
-        known = self._metrics.get(metric_id)
+    def _metric_timer(self, owner: str, metric_id: str, size_mark: str, start: int, timestamp: int) -> Iterable[Any]:
+        known = self._metric(metric_id, size_mark)
         if known is None:  # the metric left the file: its windows go
             self._state.clear()
             return
@@ -321,8 +346,8 @@ class WindowRevisions(KeyedProcessFunction):  # type: ignore[misc]
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterable[Any]:
         owner, service, log_group, start = ctx.get_current_key()
-        if not log_group:
-            yield from self._metric_timer(owner, service, start, timestamp)
+        if log_group.startswith(METRIC_WINDOW_MARK):
+            yield from self._metric_timer(owner, service, log_group, start, timestamp)
             return
         state: WindowState | None = self._state.value()
         if state is None:
