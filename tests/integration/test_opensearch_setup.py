@@ -9,6 +9,7 @@ from typing import Any
 from opensearchpy import OpenSearch
 
 from opsanalytics.local.lambda_runtime import LocalFunction
+from opsanalytics.opensearch.bootstrap import TEMPLATE_NAMES
 
 
 def invoke(opensearch_url: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def test_create_applies_the_assets_and_a_second_create_changes_nothing(
     second = invoke(opensearch_url, event)
     assert second["Status"] == "SUCCESS"
     assert set(second["Data"]["IndexTemplates"].replace(" ", "").split(",")) == {
-        f"{name}=unchanged" for name in ("events", "metrics-realtime", "metrics-batch", "log-insights", "alerts")
+        f"{name}=unchanged" for name in TEMPLATE_NAMES
     }
 
 
