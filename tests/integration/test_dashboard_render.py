@@ -24,6 +24,8 @@ import pytest
 from opensearchpy import OpenSearch, helpers
 
 from opsanalytics.dashboards import RenderReport, render_dashboard
+from opsanalytics.realtime.declared import document as declared_document
+from opsanalytics.realtime.declared import new_figures, parse_metrics_file
 from opsanalytics.realtime.windows import window_document_id
 from tests.conftest import archived_event
 
@@ -163,6 +165,17 @@ def slo(service: str, availability: float, attainment: float) -> dict[str, Any]:
     }
 
 
+ORDERS = parse_metrics_file("version: 1\nmetrics:\n  - {id: orders_placed, kind: count}\n", "test").metrics[0]
+
+
+def declared(service: str, minute: int) -> dict[str, Any]:
+    """A declared metric's document: ``minute % 3`` orders in that minute."""
+    figures = new_figures()
+    figures[0] = minute % 3
+    start_ms = int((START + timedelta(minutes=minute)).timestamp() * 1000)
+    return dict(declared_document(ORDERS, "123456789012", start_ms, (service,), figures))
+
+
 def log_line(service: str, minute: int, level: str) -> dict[str, Any]:
     moment = START + timedelta(minutes=minute, seconds=7)
     error = level == "ERROR"
@@ -216,6 +229,9 @@ def _index_documents(opensearch_client: OpenSearch, index_name: IndexNames) -> d
                 "_source": rollup(service, "day", START.replace(hour=0, minute=0)),
             }
         )
+        for minute in range(MINUTES):
+            doc = declared(service, minute)
+            actions.append({"_index": index_name("metrics-declared-realtime"), "_source": doc})
     actions.append({"_index": index_name("alerts-state"), "_source": alert("alert", state="resolved", resolved=True)})
     actions.append(
         {
@@ -246,6 +262,7 @@ def _index_documents(opensearch_client: OpenSearch, index_name: IndexNames) -> d
     helpers.bulk(opensearch_client, actions, refresh=True)  # the log indices refresh every 30 s, too late to wait for
     return {
         "realtime": f"metrics-realtime-{token}",
+        "declared": f"metrics-declared-realtime-{token}",
         "batch": f"metrics-batch-*-{token}",
         "insights": f"log-insights-*-{token}",
         "alerts": f"alerts-*-{token}",
@@ -276,11 +293,12 @@ def test_render_draws_every_panel_from_opensearch(rendered: RenderReport) -> Non
         "alert_states": 1,
         "top_error_signatures": 3,
         "slo": 2,
+        "declared_metrics": 2,  # one metric, two services
         "episode_lines": 5,  # the first five of checkout's seven lines in the episode, errors first
         "error_lines": 5,
     }
     assert rendered.timeline_bars == 1
-    assert rendered.series == 8 and rendered.points == 2 * 2 * MINUTES + 8 and rendered.rows == 17
+    assert rendered.series == 8 and rendered.points == 2 * 2 * MINUTES + 8 and rendered.rows == 19
 
     page = rendered.path.read_text(encoding="utf-8")
     for text in (
@@ -309,7 +327,7 @@ def test_the_page_is_self_contained(rendered: RenderReport) -> None:
 
 
 def test_render_with_no_data_shows_empty_panels(opensearch_client: OpenSearch, tmp_path: Path) -> None:
-    patterns = {key: f"{key}-nothing-here-*" for key in ("realtime", "batch", "insights", "alerts", "logs")}
+    patterns = {key: f"{key}-nothing-here-*" for key in ("realtime", "declared", "batch", "insights", "alerts", "logs")}
     report = render_dashboard(opensearch_client, tmp_path / "empty.html", index_patterns=patterns)
     assert report.series == 0 and report.rows == 0 and report.timeline_bars == 0
     page = report.path.read_text(encoding="utf-8")

@@ -66,7 +66,7 @@ def test_files_are_ndjson_of_saved_objects() -> None:
 
 
 def test_the_saved_objects_are_valid(objects: list[SavedObject]) -> None:
-    assert len(check_saved_objects()) == 20
+    assert len(check_saved_objects()) == 22
     ids = [obj.id for obj in objects]
     assert len(set(ids)) == len(ids)  # unique across types too: an id names one thing
     assert all(obj.id.startswith("opsanalytics-") for obj in objects)
@@ -76,6 +76,7 @@ def test_index_patterns_and_time_fields(objects: list[SavedObject]) -> None:
     patterns = {obj.title: obj.attributes.get("timeFieldName") for obj in objects if obj.type == "index-pattern"}
     assert patterns == {
         "metrics-realtime-*": "window_start",
+        "metrics-declared-realtime-*": "window_start",
         "metrics-batch-*": "period_start",
         "log-insights-*": None,
         "alerts-*": None,
@@ -90,6 +91,7 @@ def test_four_dashboards_with_their_panels(objects: list[SavedObject], by_id: di
             "opsanalytics-realtime-error-rate",
             "opsanalytics-realtime-latency-p95",
             "opsanalytics-alert-states",
+            "opsanalytics-declared-metrics",
         ],
         "opsanalytics-dashboard-batch-insights": [
             "opsanalytics-batch-error-rate-hourly",
@@ -201,7 +203,7 @@ def test_an_undeclared_panel_reference_is_reported(tmp_path: Path, objects: list
             raw["references"] = raw["references"][:-1]
 
     problems = _problems(tmp_path, objects, change)
-    assert any("uses reference 'panel_2' it does not declare" in p for p in problems)
+    assert any("uses reference 'panel_3' it does not declare" in p for p in problems)
 
 
 def test_an_unmapped_field_is_reported(tmp_path: Path, objects: list[SavedObject]) -> None:
@@ -382,6 +384,7 @@ def test_the_tables_are_derived_from_the_searches_and_data_tables(panels: Panels
         "opsanalytics-alert-states",
         "opsanalytics-insights-top-error-signatures",
         "opsanalytics-insights-slo",
+        "opsanalytics-declared-metrics",
         "opsanalytics-log-lines",
         "opsanalytics-error-lines",
     }
@@ -393,6 +396,7 @@ def test_the_page_places_every_derived_panel(panels: Panels) -> None:
     assert {panels.line_chart(i).pattern for i in page.REALTIME_CHARTS.values()} == {"realtime"}
     assert {panels.line_chart(i).pattern for i in page.BATCH_CHARTS.values()} == {"batch"}
     placed = {page.ALERT_EPISODES, page.ALERT_STATES, page.TOP_SIGNATURES, page.SLO, page.LOG_LINES, page.ERROR_LINES}
+    placed.add(page.DECLARED_METRICS)
     assert placed == set(panels.tables)
     assert panels.search(page.ALERT_EPISODES).sort[0][0] == "first_seen"  # the timeline's order
     with pytest.raises(PanelError, match="no saved search 'opsanalytics-insights-slo'"):

@@ -59,6 +59,7 @@ ALERT_EPISODES: Final = "opsanalytics-alert-episodes"
 ALERT_STATES: Final = "opsanalytics-alert-states"
 TOP_SIGNATURES: Final = "opsanalytics-insights-top-error-signatures"
 SLO: Final = "opsanalytics-insights-slo"
+DECLARED_METRICS: Final = "opsanalytics-declared-metrics"
 LOG_LINES: Final = "opsanalytics-log-lines"
 ERROR_LINES: Final = "opsanalytics-error-lines"
 EPISODES_WITH_LINES: Final = 10
@@ -218,6 +219,8 @@ def render_dashboard(
     signatures_spec, slo_spec = panels.data_table(TOP_SIGNATURES), panels.data_table(SLO)
     signatures = fetch_rows(client, signatures_spec, patterns[signatures_spec.pattern], DATA_TABLE_ROWS)
     slo = fetch_rows(client, slo_spec, patterns[slo_spec.pattern], DATA_TABLE_ROWS)
+    declared_spec = panels.data_table(DECLARED_METRICS)
+    declared = fetch_rows(client, declared_spec, patterns[declared_spec.pattern], DATA_TABLE_ROWS)
 
     lines_spec, errors_spec = panels.search(LOG_LINES), panels.search(ERROR_LINES)
     error_lines = fetch_documents(client, errors_spec, patterns[errors_spec.pattern], SEARCH_ROWS)
@@ -250,6 +253,7 @@ def render_dashboard(
         "alert_states": len(shown_states),
         "top_error_signatures": len(signatures),
         "slo": len(slo),
+        "declared_metrics": len(declared),
         "episode_lines": sum(rows for rows, _ in episode_panels),
         "error_lines": len(error_lines),
     }
@@ -267,6 +271,7 @@ def render_dashboard(
         + _kpis(error_rate, states, len(episodes))
         + "<h2>Realtime</h2>"
         + charts_row(REALTIME_CHARTS)
+        + ranking_table(declared_spec, declared, patterns[declared_spec.pattern])
         + "<h2>Alerts</h2>"
         + _timeline_panel(timeline, patterns[episodes_spec.pattern], episodes_spec.query)
         + search_table(episodes_spec, shown_episodes, patterns[episodes_spec.pattern])

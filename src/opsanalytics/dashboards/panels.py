@@ -36,6 +36,7 @@ from opsanalytics.dashboards.saved_objects import SavedObject, SavedObjectsError
 
 DEFAULT_INDEX_PATTERNS: Final[Mapping[str, str]] = {
     "realtime": "metrics-realtime-*",
+    "declared": "metrics-declared-realtime-*",
     "batch": "metrics-batch-*",
     "insights": "log-insights-*",
     "alerts": "alerts-*",

@@ -200,6 +200,7 @@ class LocalIndices:
         """Patterns per dashboard section; the batch job names its indices <family>-<YYYY.MM>-<tag>."""
         return {
             "realtime": f"{self.metrics_prefix}*",
+            "declared": f"{self.declared_prefix}*",
             "alerts": f"{self.alerts_prefix}*",
             "batch": f"metrics-batch-*-{self.tag}",
             "insights": f"log-insights-*-{self.tag}",
@@ -207,13 +208,9 @@ class LocalIndices:
         }
 
     @property
-    def declared_patterns(self) -> tuple[str, str]:
-        """The declared metrics' documents: the realtime job's and the batch job's."""
-        return f"{self.declared_prefix}*", f"metrics-declared-batch-*-{self.tag}"
-
-    @property
     def patterns(self) -> tuple[str, ...]:
-        return (*self.dashboard_patterns.values(), *self.declared_patterns)
+        """Every index of the run: the dashboards' and the batch job's declared metrics."""
+        return (*self.dashboard_patterns.values(), f"metrics-declared-batch-*-{self.tag}")
 
 
 def _timed(report: DemoReport, stage: str, started: float) -> None:
