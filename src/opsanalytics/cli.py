@@ -11,8 +11,8 @@ from typing import Any
 
 from opsanalytics import __version__
 from opsanalytics.batch.local import add_batch_command
+from opsanalytics.check import add_check_config_command
 from opsanalytics.local import opensearch_node
-from opsanalytics.logevents.check import add_check_config_command
 from opsanalytics.logindex.settings import DEFAULT_NUMERIC_ATTRIBUTES, INDEX_LEVELS
 from opsanalytics.paths import project_root
 from opsanalytics.realtime.local import add_realtime_command
