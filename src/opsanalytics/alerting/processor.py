@@ -162,6 +162,15 @@ def _require(doc: Mapping[str, Any], name: str, kinds: tuple[type, ...], *, null
         raise MetricRecordError(f"field {name!r} has the wrong type: {value!r}")
 
 
+def _check_window_bounds(doc: Mapping[str, Any]) -> None:
+    try:
+        start, end = parse_iso_ms(doc["window_start"]), parse_iso_ms(doc["window_end"])
+    except ValueError as exc:
+        raise MetricRecordError(f"window bounds are not ISO-8601: {exc}") from None
+    if end <= start:
+        raise MetricRecordError("window_end is not after window_start")
+
+
 def _declared_metric(doc: dict[str, Any]) -> DeclaredMetric:
     if doc.get("schema_version") != DECLARED_SCHEMA_VERSION:
         raise MetricRecordError(f"unsupported schema_version {doc.get('schema_version')!r} for declared_metric")
@@ -170,11 +179,7 @@ def _declared_metric(doc: dict[str, Any]) -> DeclaredMetric:
     for name in ("metric", "service", "group"):
         if not doc[name]:
             raise MetricRecordError(f"field {name!r} is empty")
-    try:
-        if parse_iso_ms(doc["window_end"]) <= parse_iso_ms(doc["window_start"]):
-            raise MetricRecordError("window_end is not after window_start")
-    except ValueError as exc:
-        raise MetricRecordError(f"window bounds are not ISO-8601: {exc}") from None
+    _check_window_bounds(doc)
     for name in ("revision", "count", "late_events", "groups_folded"):
         _require(doc, name, (int,))
     if doc["revision"] < 1:
@@ -228,12 +233,7 @@ def decode_metric_record(data: bytes) -> MetricWindow | LateEvents | DeclaredMet
         _require(doc, name, (str,))
         if not doc[name]:
             raise MetricRecordError(f"field {name!r} is empty")
-    try:
-        start, end = parse_iso_ms(doc["window_start"]), parse_iso_ms(doc["window_end"])
-    except ValueError as exc:
-        raise MetricRecordError(f"window bounds are not ISO-8601: {exc}") from None
-    if end <= start:
-        raise MetricRecordError("window_end is not after window_start")
+    _check_window_bounds(doc)
     _require(doc, "late_events", (int,))
     if record_type == "late_events":
         return doc  # type: ignore[return-value]
