@@ -72,8 +72,7 @@ from opsanalytics.realtime.declared import (
     DeclaredMetric,
     MetricsConfig,
     declared_document_id,
-    parse_metrics_file,
-    read_metrics_text,
+    read_metrics,
 )
 from opsanalytics.timestamps import iso_utc, parse_iso_ms
 
@@ -316,9 +315,7 @@ def load_declared(settings: BatchSettings) -> tuple[str, MetricsConfig]:
     """The metrics file's text (for the Spark tasks) and its definitions; `MetricsFileError` names each mistake."""
     if settings.metrics_config is None:
         return "", NO_METRICS
-    location = str(settings.metrics_config)
-    text = read_metrics_text(location)
-    return text, parse_metrics_file(text, location)
+    return read_metrics(str(settings.metrics_config))
 
 
 def declared_operations(docs: Iterable[DeclaredMetric], suffix: str) -> list[BulkOperation]:

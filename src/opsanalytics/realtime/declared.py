@@ -847,15 +847,17 @@ def parse_metrics_file(text: str, source: str) -> MetricsConfig:
 
 def load_metrics_file(location: str, s3_client: Any = None) -> MetricsConfig:
     """Definitions from a file path or an ``s3://bucket/key``."""
-    return parse_metrics_file(read_metrics_text(location, s3_client), location)
+    return read_metrics(location, s3_client)[1]
 
 
-def read_metrics_text(location: str, s3_client: Any = None) -> str:
-    """The metrics file's text (the engines hand it to their workers); `MetricsFileError` when it cannot be read."""
+def read_metrics(location: str, s3_client: Any = None) -> tuple[str, MetricsConfig]:
+    """The metrics file's text (what the engines hand their workers, which parse it again) and its definitions;
+    `MetricsFileError` when it cannot be read or names a mistake."""
     try:
-        return read_config_text(location, "metrics file", "the metrics file's location", s3_client)
+        text = read_config_text(location, "metrics file", "the metrics file's location", s3_client)
     except ValueError as exc:
         raise MetricsFileError(location, [str(exc)]) from None
+    return text, parse_metrics_file(text, location)
 
 
 def describe_metrics(config: MetricsConfig) -> list[str]:

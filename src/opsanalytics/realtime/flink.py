@@ -41,7 +41,7 @@ from opsanalytics.realtime.declared import (
     add_metric_row,
     metric_on_timer,
     parse_metrics_file,
-    read_metrics_text,
+    read_metrics,
 )
 from opsanalytics.realtime.declared import WindowKey as DeclaredKey
 from opsanalytics.realtime.job import (
@@ -182,8 +182,8 @@ def checked_metrics(settings: RealtimeSettings) -> tuple[tuple[str, str] | None,
     if settings.metrics is None:
         return None, NO_METRICS
     location = str(settings.metrics)
-    text = read_metrics_text(location)
-    return (text, location), parse_metrics_file(text, location)
+    text, config = read_metrics(location)
+    return (text, location), config
 
 
 def decode_log_records(
